@@ -1,0 +1,74 @@
+"""The composition root: create_app() reads like the table of contents of the service."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask, redirect, url_for
+
+from . import extensions
+from .config import load_config
+from .core import database, web
+from .core.errors import register_error_handlers
+from .core.surfaces import kiosk_surface, mobile_surface
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+UI_ROOT = PROJECT_ROOT / "kiosk_ui"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def _instance_path(config: Mapping[str, Any] | None) -> str:
+    """``instance/`` under the working directory unless KIOSK_INSTANCE_PATH or the config say otherwise."""
+    chosen = (config or {}).get("INSTANCE_PATH") or os.environ.get("KIOSK_INSTANCE_PATH") or Path.cwd() / "instance"
+    return str(Path(chosen).resolve())
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_path=_instance_path(config),
+        template_folder=str(UI_ROOT / "templates"),
+        static_folder=str(UI_ROOT / "static"),
+        static_url_path="/static",
+    )
+    app.config.from_mapping(load_config(app.instance_path, config))
+    app.json.ensure_ascii = False  # Chinese stays readable in JSON responses
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    # Data and plumbing.
+    extensions.db.init_app(app)
+    with app.app_context():
+        database.configure_engine(extensions.db.engine)
+    extensions.migrate.init_app(app, extensions.db, directory=str(MIGRATIONS), render_as_batch=True)
+    extensions.api.init_app(app)
+    register_error_handlers(app)
+    web.init_app(app)
+
+    # JSON API (/api/v1), documented at /api/v1/openapi.json.
+    from .catalog import api as catalog_api
+
+    extensions.api.register_blueprint(catalog_api.blp)
+    extensions.api.register_blueprint(catalog_api.admin_blp)
+
+    # Kiosk touch screens (/kiosk) and phone pages (/m).
+    from .catalog import kiosk as catalog_kiosk
+    from .catalog import mobile as catalog_mobile
+    from .core import kiosk_shell
+
+    kiosk = kiosk_surface()
+    kiosk.register_blueprint(kiosk_shell.bp)
+    kiosk.register_blueprint(catalog_kiosk.bp)
+    app.register_blueprint(kiosk)
+
+    mobile = mobile_surface()
+    mobile.register_blueprint(catalog_mobile.bp)
+    app.register_blueprint(mobile)
+
+    app.add_url_rule("/", "root", lambda: redirect(url_for("kiosk.catalog.home")))
+
+    from . import cli
+
+    cli.register(app)
+    return app

@@ -1,0 +1,138 @@
+"""JSON API of the catalog: search, guides, browsing; import and synonyms for admins."""
+from __future__ import annotations
+
+import marshmallow as ma
+from flask import g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from flask_smorest.fields import Upload
+
+from ..core.errors import Invalid
+from ..extensions import db
+from ..identity.api import require_staff
+from . import schemas, services
+
+blp = Blueprint("catalog", __name__, url_prefix="/api/v1/catalog",
+                description="Service items (政务服务事项), guides (办事指南), themes, departments, bundles")
+
+
+@blp.get("/items")
+@blp.arguments(schemas.SearchArgs, location="query")
+@blp.response(200, schemas.SearchResult)
+def search_items(args):
+    """Search items best first, or browse with filters when ``q`` is empty.
+
+    Understands two-character words, abbreviations and colloquial phrases (synonym
+    dictionary), pinyin initials and full pinyin, traditional characters and common
+    miswritings. When nothing matches, ``popular`` and ``help`` say where to go next.
+    """
+    return services.search(db.session, **args)
+
+
+@blp.get("/suggest")
+@blp.arguments(schemas.SuggestArgs, location="query")
+@blp.response(200, schemas.SuggestResult)
+def suggest(args):
+    """Item names for search-as-you-type."""
+    return {"suggestions": services.suggest(db.session, **args)}
+
+
+@blp.get("/items/<string:task_code>")
+@blp.response(200, schemas.ItemGuide)
+@blp.alt_response(404, description="No item with this code")
+def get_item(task_code):
+    """The whole guide (办事指南) of one item."""
+    return services.guide_of(db.session, services.get_item(db.session, task_code))
+
+
+class AudienceArgs(ma.Schema):
+    audience = ma.fields.String(validate=ma.validate.OneOf(["natural", "legal"]))
+
+
+@blp.get("/themes")
+@blp.arguments(AudienceArgs, location="query")
+@blp.response(200, schemas.ThemeOut(many=True))
+def list_themes(args):
+    """Topics for residents (natural) and businesses (legal) with their item counts."""
+    return services.list_themes(db.session, args.get("audience"))
+
+
+@blp.get("/departments")
+@blp.response(200, schemas.DepartmentOut(many=True))
+def list_departments():
+    """Departments with their item counts, busiest first."""
+    return services.list_departments(db.session)
+
+
+@blp.get("/bundles")
+@blp.response(200, schemas.BundleOut(many=True))
+def list_bundles():
+    """Life-event bundles (一件事一次办) with their items."""
+    return [services.bundle_view(b) for b in services.list_bundles(db.session)]
+
+
+@blp.get("/bundles/<int:bundle_id>")
+@blp.response(200, schemas.BundleOut)
+def get_bundle(bundle_id):
+    """One life-event bundle."""
+    return services.get_bundle(db.session, bundle_id)
+
+
+# ------------------------------------------------------------------ admin
+
+admin_blp = Blueprint("catalog_admin", __name__, url_prefix="/api/v1/admin/catalog",
+                      description="Catalog administration (bearer token of an admin)")
+admin_blp.before_request(require_staff("admin"))
+
+
+class ImportFile(ma.Schema):
+    file = Upload(required=True)
+
+
+@admin_blp.post("/import")
+@admin_blp.arguments(schemas.ImportArgs, location="query")
+@admin_blp.arguments(ImportFile, location="files")
+@admin_blp.response(200, schemas.ImportReport)
+@admin_blp.doc(security=[{"bearer": []}])
+def import_catalog(args, files):
+    """Import a JSON, JSON-lines or CSV file of items (national field names), upsert by task_code.
+
+    With problems and without ``skip_invalid`` nothing is written and the answer is 422
+    listing every problem by line and field. ``dry_run`` only validates.
+    """
+    upload = files["file"]
+    checked = services.check_file(upload.read(), filename=upload.filename, fmt=args["format"])
+    result = services.import_items(db.session, checked, dry_run=args["dry_run"], skip_invalid=args["skip_invalid"])
+    if checked.problems and not args["dry_run"] and not args["skip_invalid"]:
+        db.session.rollback()
+        raise Invalid(f"{len(checked.problems)} problem(s) found; nothing was imported.",
+                      f"发现 {len(checked.problems)} 处问题，未导入任何内容。", errors={"problems": result.report()["problems"]})
+    db.session.commit()
+    return result.report()
+
+
+@admin_blp.route("/synonyms")
+class Synonyms(MethodView):
+    @admin_blp.response(200, schemas.SynonymOut(many=True))
+    @admin_blp.doc(security=[{"bearer": []}])
+    def get(self):
+        """Synonyms and corrections added by admins (the shipped dictionary is not listed)."""
+        return services.list_synonyms(db.session)
+
+    @admin_blp.arguments(schemas.SynonymIn)
+    @admin_blp.response(201, schemas.SynonymOut)
+    @admin_blp.doc(security=[{"bearer": []}])
+    def post(self, data):
+        """Add a synonym (社保 → 社会保险) or a correction (身分证 → 身份证)."""
+        synonym = services.add_synonym(db.session, actor=g.staff.username, **data)
+        db.session.commit()
+        return synonym
+
+
+@admin_blp.delete("/synonyms/<int:synonym_id>")
+@admin_blp.response(204)
+@admin_blp.doc(security=[{"bearer": []}])
+def delete_synonym(synonym_id):
+    """Remove an admin synonym."""
+    services.delete_synonym(db.session, synonym_id)
+    db.session.commit()

@@ -1,0 +1,145 @@
+"""Benchmarks for catalog search and import (run by ``kiosk bench search|import``).
+
+Each size gets a scratch database (a temporary SQLite file, or a fresh schema in the
+PostgreSQL database named by KIOSK_BENCH_DATABASE_URL) migrated to head, filled with the
+demo catalog plus generated items, then queried in-process through ``services.search``
+exactly as the API does (revision check included).
+"""
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import sqlalchemy as sa
+
+QUERY_MIX = {
+    "2-char": ["社保", "户口", "医保", "护照", "低保", "驾照", "公积金", "结婚", "退休", "残疾"],
+    "4-char": ["身份证补", "户口迁移", "养老保险", "不动产登记", "异地就医", "失业保险", "居住证办", "营业执照"],
+    "phrase": ["我想办身份证", "结婚证丢了怎么办", "异地看病怎么备案", "我要迁户口", "怎么提取公积金", "生孩子上户口"],
+    "pinyin-initials": ["sfz", "hkqy", "jsz", "gjj", "jzz", "ydjy", "sbk"],
+    "full-pinyin": ["shenfenzheng", "hukou", "gongjijin", "huzhao", "jiashizheng", "yibao"],
+    "traditional": ["戶口遷移", "護照", "駕駛證", "醫保", "身分證", "結婚登記"],
+}
+
+
+@contextmanager
+def scratch_app(database_url: str | None) -> Iterator:
+    from ..app import create_app
+    from ..cli import upgrade_database
+    from ..extensions import db
+
+    with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as tmp:
+        schema = None
+        if database_url:
+            schema = f"bench_{uuid.uuid4().hex[:8]}"
+            admin = sa.create_engine(_pg(database_url))
+            with admin.begin() as conn:
+                conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+            sep = "&" if "?" in database_url else "?"
+            url = f"{database_url}{sep}options=-csearch_path%3D{schema}"
+        else:
+            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": tmp, "SECRET_KEY": "bench"})
+        try:
+            with app.app_context():
+                upgrade_database()
+                yield app, db
+                db.session.remove()
+                db.engine.dispose()
+        finally:
+            if schema:
+                with admin.begin() as conn:
+                    conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+                admin.dispose()
+
+
+def _pg(url: str) -> str:
+    from ..config import normalize_database_url
+
+    return normalize_database_url(url)
+
+
+def _fill(db, size: int) -> tuple[int, float]:
+    from . import services
+    from .generate import generate_items
+    from .importer import Checked
+
+    demo = services.load_demo_catalog(db.session)
+    extra = max(0, size - demo.created)
+    started = time.perf_counter()
+    if extra:
+        rows = list(generate_items(extra))
+        checked = services.check_file(json.dumps(rows, ensure_ascii=False).encode(), fmt="json")
+        assert not checked.problems, checked.problems[:3]
+        services.import_items(db.session, Checked(rows=len(checked.valid), valid=checked.valid))
+    db.session.commit()
+    return demo.created + extra, time.perf_counter() - started
+
+
+def _percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def run_search_benchmark(sizes: list[int], queries: int, *, echo: Callable[[str], None] = print,
+                         database_url: str | None = None) -> list[dict]:
+    from . import services
+
+    dialect = "postgresql" if database_url else "sqlite"
+    echo(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
+         f"{_cpu_count()} cores; database: {dialect}")
+    flat = [(kind, q) for kind, qs in QUERY_MIX.items() for q in qs]
+    results = []
+    for size in sizes:
+        with scratch_app(database_url) as (app, db):
+            items, fill_s = _fill(db, size)
+            started = time.perf_counter()
+            services.search(db.session, q="社保")  # builds the index
+            build_ms = (time.perf_counter() - started) * 1000
+            per_kind: dict[str, list[float]] = {kind: [] for kind in QUERY_MIX}
+            samples = []
+            for i in range(queries):
+                kind, q = flat[i % len(flat)]
+                t0 = time.perf_counter()
+                services.search(db.session, q=q, page_size=20)
+                elapsed = (time.perf_counter() - t0) * 1000
+                samples.append(elapsed)
+                per_kind[kind].append(elapsed)
+            row = {"items": items, "p50": statistics.median(samples), "p95": _percentile(samples, 95),
+                   "p99": _percentile(samples, 99), "build_ms": build_ms}
+            results.append(row)
+            echo(f"search p95 {row['p95']:.2f} ms, p50 {row['p50']:.2f} ms, p99 {row['p99']:.2f} ms "
+                 f"(n={queries}, items={items}, {dialect}; index build {build_ms:.0f} ms, fill {fill_s:.1f} s)")
+            echo("    by kind p95: " + ", ".join(f"{k} {_percentile(v, 95):.2f}" for k, v in per_kind.items() if v))
+    return results
+
+
+def run_import_benchmark(items: int, *, echo: Callable[[str], None] = print, database_url: str | None = None) -> float:
+    from . import services
+    from .generate import generate_items
+
+    dialect = "postgresql" if database_url else "sqlite"
+    data = json.dumps(list(generate_items(items)), ensure_ascii=False).encode()
+    with scratch_app(database_url) as (app, db):
+        started = time.perf_counter()
+        checked = services.check_file(data, fmt="json")
+        checked_s = time.perf_counter() - started
+        result = services.import_items(db.session, checked)
+        db.session.commit()
+        total = time.perf_counter() - started
+    echo(f"import {items} items in {total:.1f} s (validate {checked_s:.1f} s, write {total - checked_s:.1f} s; "
+         f"created {result.created}, {dialect})")
+    return total
+
+
+def _cpu_count() -> int:
+    import os
+
+    return os.cpu_count() or 1

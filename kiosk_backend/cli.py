@@ -1,0 +1,223 @@
+"""The ``kiosk`` command: a Flask CLI group bound to create_app.
+
+    kiosk demo                       create/upgrade the database, load demo data once, serve
+    kiosk db upgrade                 apply migrations (Flask-Migrate)
+    kiosk catalog import FILE        import items (JSON array, JSON lines, CSV)
+    kiosk catalog generate N --out F synthetic items for benchmarks
+    kiosk create-admin USERNAME      an admin account
+    kiosk token create USERNAME      an API bearer token for an admin's scripts
+    kiosk bench search               search latency at 1,500 / 15,000 / 150,000 items
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+from flask_migrate import upgrade as migrate_upgrade
+
+from .extensions import db
+
+
+def _create_app(*_args, **_kwargs) -> Flask:
+    from .app import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True, add_version_option=False)
+def main():
+    """kiosk-backend: government-service self-service kiosks (政务服务自助终端)."""
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(demo)
+    app.cli.add_command(catalog_cli)
+    app.cli.add_command(create_admin)
+    app.cli.add_command(token_cli)
+    app.cli.add_command(bench_cli)
+
+
+def upgrade_database() -> None:
+    migrate_upgrade(directory=current_app.extensions["migrate"].directory)
+
+
+# ------------------------------------------------------------------ demo
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Prepare the database and data, then exit.")
+@with_appcontext
+def demo(host: str, port: int, no_serve: bool):
+    """Create or upgrade the database, load the demo data once and serve the demo."""
+    from .catalog import services as catalog
+
+    upgrade_database()
+    has_items = db.session.scalar(sa.select(sa.func.count()).select_from(sa.table("catalog_item")))
+    if not has_items:
+        result = catalog.load_demo_catalog(db.session)
+        db.session.commit()
+        click.echo(f"Loaded demo catalog: {result.created} items.")
+    else:
+        click.echo(f"Demo data already present ({has_items} items); left as it is.")
+    base = f"http://{host}:{port}"
+    click.echo("")
+    click.echo("kiosk-backend demo is ready. Open:")
+    click.echo(f"  Kiosk screen (touch UI):      {base}/kiosk/")
+    click.echo(f"  Kiosk screen, elder mode:     {base}/kiosk/?elder=1")
+    click.echo(f"  Search example:               {base}/kiosk/search?q=社保")
+    click.echo(f"  Phone guide page example:     {base}/m/items/{_any_task_code()}")
+    click.echo(f"  JSON API (OpenAPI document):  {base}/api/v1/openapi.json")
+    click.echo(f"  Search API example:           {base}/api/v1/catalog/items?q=sfz")
+    click.echo(f"Database: {current_app.config['SQLALCHEMY_DATABASE_URI']}")
+    if no_serve:
+        return
+    click.echo("This is Flask's development server, fine for a demo; run gunicorn in production (see README).")
+    current_app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+
+
+def _any_task_code() -> str:
+    from .catalog.models import Item
+
+    return db.session.scalar(sa.select(Item.task_code).order_by(Item.popularity.desc()).limit(1)) or ""
+
+
+# ------------------------------------------------------------------ catalog
+
+@click.group("catalog")
+def catalog_cli():
+    """Service-item catalog."""
+
+
+@catalog_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "csv"]), help="Default: from the file name.")
+@click.option("--dry-run", is_flag=True, help="Validate only; write nothing.")
+@click.option("--skip-invalid", is_flag=True, help="Import the valid rows even if some are invalid.")
+@with_appcontext
+def catalog_import(file: Path, fmt: str | None, dry_run: bool, skip_invalid: bool):
+    """Import items from FILE (upsert by task_code). Nothing is written if any row is
+    invalid, unless --skip-invalid."""
+    from .catalog import services as catalog
+    from .catalog.importer import detect_format, read_rows
+
+    data = file.read_bytes()
+    fmt = fmt or detect_format(file.name, data[:64])
+    total = sum(1 for _ in read_rows(data, fmt)) if len(data) > 256 * 1024 else None
+    with click.progressbar(length=total or 1, label="Checking", file=sys.stderr,
+                           show_pos=True) as bar:
+        checked = catalog.check_file(data, fmt=fmt, progress=bar.update if total else None)
+    for p in checked.problems[:200]:
+        click.echo(f"line {p.line}: {p.field}: {p.message} / {p.message_zh}", err=True)
+    if len(checked.problems) > 200:
+        click.echo(f"... and {len(checked.problems) - 200} more problems", err=True)
+    with click.progressbar(length=len(checked.valid) or 1, label="Writing ", file=sys.stderr, show_pos=True) as bar:
+        result = catalog.import_items(db.session, checked, dry_run=dry_run, skip_invalid=skip_invalid,
+                                      progress=bar.update)
+    db.session.commit()
+    r = result.report()
+    click.echo(f"rows {r['rows']}, valid {r['valid']}, problems {len(checked.problems)}, "
+               f"created {r['created']}, updated {r['updated']}, written {'yes' if r['written'] else 'no'}")
+    if checked.problems and not skip_invalid and not dry_run:
+        click.echo("Nothing was written. Fix the rows above or use --skip-invalid. / 未写入任何内容。", err=True)
+        sys.exit(1)
+    if dry_run and checked.problems:
+        sys.exit(1)
+
+
+@catalog_cli.command("generate")
+@click.argument("count", type=click.IntRange(1, 10_000_000))
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--seed", default=2260, show_default=True)
+def catalog_generate(count: int, out: Path, seed: int):
+    """Write COUNT synthetic items to --out (JSON lines if it ends in .jsonl, else a JSON array)."""
+    from .catalog.generate import generate_items
+
+    items = generate_items(count, seed=seed)
+    with open(out, "w", encoding="utf-8") as fh:
+        if out.suffix == ".jsonl":
+            for item in items:
+                fh.write(json.dumps(item, ensure_ascii=False) + "\n")
+        else:
+            json.dump(list(items), fh, ensure_ascii=False)
+    click.echo(f"wrote {count} items to {out}")
+
+
+# ------------------------------------------------------------------ staff
+
+@click.command("create-admin")
+@click.argument("username")
+@click.option("--password", envvar="KIOSK_ADMIN_PASSWORD", help="Default: asked for (or $KIOSK_ADMIN_PASSWORD).")
+@click.option("--role", type=click.Choice(["admin", "site_manager", "helper"]), default="admin", show_default=True)
+@with_appcontext
+def create_admin(username: str, password: str | None, role: str):
+    """Create a staff account (admin by default)."""
+    from .core.errors import DomainError
+    from .identity import services as identity
+
+    if not password:
+        if not sys.stdin.isatty():
+            raise click.UsageError("No terminal to ask for a password: pass --password or set KIOSK_ADMIN_PASSWORD.")
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        identity.create_staff(db.session, username=username, password=password, role=role)
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.message} / {exc.message_zh}") from None
+    db.session.commit()
+    click.echo(f"created {role} {username}")
+
+
+@click.group("token")
+def token_cli():
+    """API bearer tokens for staff scripts and integrations."""
+
+
+@token_cli.command("create")
+@click.argument("username")
+@click.option("--name", default="cli", show_default=True, help="What the token is for.")
+@click.option("--days", default=90, show_default=True, type=int, help="Lifetime; 0 = no expiry.")
+@with_appcontext
+def token_create(username: str, name: str, days: int):
+    """Print a new bearer token for USERNAME (shown once)."""
+    from .core.errors import DomainError
+    from .identity import services as identity
+
+    try:
+        token = identity.issue_token(db.session, username=username, name=name, days=days or None)
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.message} / {exc.message_zh}") from None
+    db.session.commit()
+    click.echo(token)
+
+
+# ------------------------------------------------------------------ benchmarks
+
+@click.group("bench")
+def bench_cli():
+    """Benchmarks that print numbers (budgets in the README)."""
+
+
+@bench_cli.command("search")
+@click.option("--sizes", default="1500,15000,150000", show_default=True, help="Catalog sizes to measure.")
+@click.option("--queries", default=2000, show_default=True, help="Queries per size.")
+def bench_search(sizes: str, queries: int):
+    """Search latency (p50/p95/p99) for a mixed query set, in-process, on a scratch database."""
+    from .catalog.bench import run_search_benchmark
+
+    run_search_benchmark([int(s) for s in sizes.split(",")], queries, echo=click.echo,
+                         database_url=os.environ.get("KIOSK_BENCH_DATABASE_URL"))
+
+
+@bench_cli.command("import")
+@click.option("--items", default=15000, show_default=True)
+def bench_import(items: int):
+    """Time `catalog import` of N generated items into a scratch database."""
+    from .catalog.bench import run_import_benchmark
+
+    run_import_benchmark(items, echo=click.echo, database_url=os.environ.get("KIOSK_BENCH_DATABASE_URL"))

@@ -1,0 +1,73 @@
+"""Configuration: defaults, then ``KIOSK_*`` environment variables, then explicit overrides.
+
+| variable | meaning | default |
+|---|---|---|
+| KIOSK_DATABASE_URL | SQLAlchemy URL; ``postgresql://`` is read as psycopg 3 | SQLite file ``instance/kiosk.db`` |
+| KIOSK_SECRET_KEY | signs CSRF tokens and cookies | generated once into ``instance/secret_key`` |
+| KIOSK_REDIS_URL | shared store for rate limits and caches across app servers | in-process |
+| KIOSK_IDLE_SECONDS | kiosk idle time before the countdown | 120 |
+| KIOSK_IDLE_WARNING_SECONDS | length of the full-screen countdown | 25 |
+| KIOSK_PUBLIC_URL | base URL phones use for QR codes on printouts | the request's host |
+| KIOSK_MAX_UPLOAD_MB | largest catalog import accepted over HTTP | 64 |
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Mapping
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the URLs people paste and pin PostgreSQL to psycopg 3."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def _secret_key(instance_path: Path) -> str:
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    # Written once, readable by the owner only: the embedded default must survive restarts.
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def load_config(instance_path: str | Path, overrides: Mapping[str, Any] | None = None,
+                environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    env = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    instance = Path(instance_path)
+    cfg: dict[str, Any] = {
+        "API_TITLE": "kiosk-backend",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "API_SPEC_OPTIONS": {
+            "info": {"description": "JSON API of kiosk-backend: catalog search and service guides "
+                                    "(政务服务事项与办事指南)."},
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        },
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "KIOSK_IDLE_SECONDS": int(env.get("KIOSK_IDLE_SECONDS", 120)),
+        "KIOSK_IDLE_WARNING_SECONDS": int(env.get("KIOSK_IDLE_WARNING_SECONDS", 25)),
+        "KIOSK_PUBLIC_URL": env.get("KIOSK_PUBLIC_URL", ""),
+        "KIOSK_REDIS_URL": env.get("KIOSK_REDIS_URL", ""),
+        "MAX_CONTENT_LENGTH": int(env.get("KIOSK_MAX_UPLOAD_MB", 64)) * 1024 * 1024,
+    }
+    url = overrides.pop("DATABASE_URL", None) or env.get("KIOSK_DATABASE_URL")
+    if not url:
+        instance.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{instance / 'kiosk.db'}"
+    cfg["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(url)
+    cfg["SECRET_KEY"] = overrides.pop("SECRET_KEY", None) or env.get("KIOSK_SECRET_KEY") or _secret_key(instance)
+    cfg.update(overrides)
+    return cfg

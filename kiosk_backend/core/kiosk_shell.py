@@ -1,0 +1,55 @@
+"""The kiosk's frame, free of any domain: home-screen tile registry, the offline page,
+the service worker that shows it when the backend cannot be reached, and a ping."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, Response, current_app, render_template, send_from_directory
+
+bp = Blueprint("shell", __name__)
+
+
+@dataclass(frozen=True)
+class Tile:
+    key: str        # message-catalogue key of the label; "<key>.hint" is the sub-line
+    endpoint: str   # url_for endpoint
+    icon: str       # file under static/icons/
+    order: int
+
+
+_TILES: dict[str, Tile] = {}
+
+
+def register_tile(key: str, endpoint: str, icon: str, order: int) -> None:
+    """Domains put their home-screen tile here when their kiosk routes are imported."""
+    _TILES[key] = Tile(key, endpoint, icon, order)
+
+
+def tiles() -> list[Tile]:
+    return sorted(_TILES.values(), key=lambda t: t.order)
+
+
+@bp.get("/help")
+def help():
+    """Where a person can get help from a human."""
+    return render_template("kiosk/help.html")
+
+
+@bp.get("/offline")
+def offline():
+    """Shown by the service worker when the backend cannot be reached."""
+    return render_template("kiosk/offline.html")
+
+
+@bp.get("/sw.js")
+def service_worker():
+    # Served under /kiosk/ so its scope covers every kiosk page.
+    response: Response = send_from_directory(current_app.static_folder, "js/sw.js", mimetype="text/javascript")
+    response.headers["Service-Worker-Allowed"] = "/kiosk/"
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@bp.get("/ping")
+def ping():
+    return Response(status=204)

@@ -1,0 +1,71 @@
+"""Request handling shared by the HTML surfaces: language, elder mode, security headers."""
+from __future__ import annotations
+
+import re
+
+from flask import Flask, Response, g, request
+
+from .i18n import LANGUAGES, negotiate_language, translate
+
+# No inline script or style anywhere: every page loads its JS and CSS from /static.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def _before_request() -> None:
+    asked = request.args.get("lang") or request.cookies.get("lang") or request.accept_languages.best_match(
+        ["zh-CN", "zh", "en"]
+    )
+    g.lang = negotiate_language(asked)
+    elder = request.args.get("elder")
+    g.elder = elder == "1" if elder is not None else request.cookies.get("elder") == "1"
+
+
+def _after_request(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    if response.mimetype == "text/html":
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Frame-Options", "DENY")
+        # Kiosks are shared screens: never let the back button or a cache show a page again.
+        headers["Cache-Control"] = "no-store"
+    # Persist explicit choices made through ?lang= / ?elder= so later pages follow them.
+    if "lang" in request.args and request.args["lang"] in LANGUAGES:
+        response.set_cookie("lang", request.args["lang"], samesite="Lax", httponly=True)
+    if request.args.get("elder") in ("0", "1"):
+        response.set_cookie("elder", request.args["elder"], samesite="Lax", httponly=True)
+    return response
+
+
+def _template_context() -> dict:
+    lang = getattr(g, "lang", "zh-CN")
+    return {
+        "lang": lang,
+        "elder": getattr(g, "elder", False),
+        "t": lambda key, **kw: translate(key, lang, **kw),
+    }
+
+
+_STEP_NUMBER = re.compile(r"^\s*(?:第[一二三四五六七八九十]+步|\d{1,2})\s*[.、．:：）)]?\s*")
+
+
+def strip_step_number(step: str) -> str:
+    """Steps are shown in a numbered list; drop the numbers data files already carry."""
+    return _STEP_NUMBER.sub("", step, count=1)
+
+
+def dict_without(args, *keys: str) -> dict:
+    """Query arguments without ``keys``, for links that change one of them."""
+    return {k: v for k, v in args.items() if k not in keys}
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters["strip_step_number"] = strip_step_number
+    app.jinja_env.filters["dict_without"] = dict_without
+    app.before_request(_before_request)
+    app.after_request(_after_request)
+    app.context_processor(_template_context)

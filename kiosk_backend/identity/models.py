@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..core.models import TimestampMixin
+from ..extensions import db
+
+ROLES = ("admin", "site_manager", "helper")
+
+
+class StaffUser(TimestampMixin, db.Model):
+    __tablename__ = "identity_staff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    display_name: Mapped[str | None] = mapped_column(sa.String(100))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    active: Mapped[bool] = mapped_column(default=True)
+
+    def __repr__(self) -> str:
+        return f"<StaffUser {self.username} ({self.role})>"
+
+
+class ApiToken(TimestampMixin, db.Model):
+    """A bearer token for a staff member's scripts and integrations; only its hash is kept."""
+
+    __tablename__ = "identity_api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(sa.ForeignKey("identity_staff.id", ondelete="CASCADE"), index=True)
+    staff: Mapped[StaffUser] = relationship(lazy="joined")
+    name: Mapped[str] = mapped_column(sa.String(100))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+    def __repr__(self) -> str:
+        return f"<ApiToken {self.id} {self.name} of staff {self.staff_id}>"

@@ -1,0 +1,30 @@
+// Service worker for kiosk pages: when the backend cannot be reached, show the plain
+// "please go to the counter" page instead of the browser's error page.
+const CACHE = "kiosk-shell-v1";
+const OFFLINE_URL = "/kiosk/offline";
+const SHELL = [OFFLINE_URL, "/static/css/kiosk.css", "/static/js/kiosk.js", "/static/icons/helper.svg", "/static/icons/emblem.svg"];
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    caches.keys()
+      .then((keys) => Promise.all(keys.filter((k) => k !== CACHE).map((k) => caches.delete(k))))
+      .then(() => self.clients.claim()),
+  );
+});
+
+self.addEventListener("fetch", (event) => {
+  const request = event.request;
+  if (request.mode === "navigate") {
+    // Pages are never cached (they may carry personal data): network, or the offline page.
+    event.respondWith(fetch(request).catch(() => caches.match(OFFLINE_URL)));
+    return;
+  }
+  const url = new URL(request.url);
+  if (SHELL.includes(url.pathname)) {
+    event.respondWith(fetch(request).catch(() => caches.match(url.pathname)));
+  }
+});

@@ -1,0 +1,169 @@
+"""Shared fixtures. The database is SQLite (a temporary file) unless
+KIOSK_TEST_DATABASE_URL names a PostgreSQL database, in which case every run works in
+a fresh schema that is dropped at the end.
+
+Tests build their schema with ``create_all`` (migrations are tested on their own in
+tests/test_migrations.py); every test starts from empty tables.
+"""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from kiosk_backend.app import create_app
+from kiosk_backend.config import normalize_database_url
+from kiosk_backend.extensions import db as _db
+
+PG_URL = os.environ.get("KIOSK_TEST_DATABASE_URL")
+
+
+def pytest_report_header(config):
+    return f"kiosk-backend test database: {'postgresql' if PG_URL else 'sqlite'}"
+
+
+class Database:
+    """Creates scratch databases: SQLite files or PostgreSQL schemas."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self._schemas: list[str] = []
+        self._admin = sa.create_engine(normalize_database_url(PG_URL)) if PG_URL else None
+
+    @property
+    def dialect(self) -> str:
+        return "postgresql" if PG_URL else "sqlite"
+
+    def new_url(self) -> str:
+        if not PG_URL:
+            return f"sqlite:///{self.tmp / f'kiosk-{uuid.uuid4().hex[:8]}.db'}"
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        with self._admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        self._schemas.append(schema)
+        sep = "&" if "?" in PG_URL else "?"
+        return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+
+    def close(self) -> None:
+        if self._admin is None:
+            return
+        with self._admin.begin() as conn:
+            for schema in self._schemas:
+                conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        self._admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory):
+    factory = Database(tmp_path_factory.mktemp("db"))
+    yield factory
+    factory.close()
+
+
+@pytest.fixture(scope="session")
+def make_app(databases, tmp_path_factory):
+    """Build an app on a new scratch database: ``make_app(KIOSK_IDLE_SECONDS=5)``."""
+    made = []
+
+    def _make(create_schema: bool = True, **config):
+        url = config.pop("DATABASE_URL", None) or databases.new_url()
+        app = create_app({"DATABASE_URL": url, "SECRET_KEY": "test", "TESTING": True,
+                          "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")), **config})
+        if create_schema:
+            with app.app_context():
+                _db.create_all()
+        made.append(app)
+        return app
+
+    yield _make
+    for app in made:
+        with app.app_context():
+            _db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _shared_app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def app(_shared_app):
+    """The shared test app with empty tables, inside an app context."""
+    with _shared_app.app_context():
+        _empty_tables()
+        yield _shared_app
+        _db.session.remove()
+
+
+def _empty_tables():
+    _db.session.remove()
+    tables = list(reversed(_db.metadata.sorted_tables))
+    with _db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t.name}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def db(app):
+    return _db
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+# ---------------------------------------------------------------- factories
+
+def item_row(**overrides) -> dict:
+    """A minimal valid import row; override any national field."""
+    row = {
+        "task_name": "居民身份证申领",
+        "task_code": f"T{uuid.uuid4().hex[:20].upper()}",
+        "dept_name": "江州市公安局",
+        "task_type": "07",
+    }
+    row.update(overrides)
+    return row
+
+
+@pytest.fixture
+def make_items(db):
+    """Import rows through the real importer: ``make_items(item_row(...), ...)``."""
+    from kiosk_backend.catalog import services
+
+    def _make(*rows: dict):
+        data = json.dumps(list(rows), ensure_ascii=False).encode()
+        checked = services.check_file(data, fmt="json")
+        assert not checked.problems, [p.as_dict() for p in checked.problems]
+        services.import_items(db.session, checked)
+        db.session.commit()
+        return rows
+
+    return _make
+
+
+@pytest.fixture
+def demo_catalog(db):
+    from kiosk_backend.catalog import services
+
+    result = services.load_demo_catalog(db.session)
+    db.session.commit()
+    return result
+
+
+@pytest.fixture
+def admin_token(db):
+    from kiosk_backend.identity import services as identity
+
+    identity.create_staff(db.session, username="admin", password="correct horse battery", role="admin")
+    token = identity.issue_token(db.session, username="admin", name="tests")
+    db.session.commit()
+    return token
