@@ -281,7 +281,7 @@ def build_index(session: Session) -> SearchIndex:
             is_online=row["is_online"], is_express=row["is_express"], is_service_terminals=row["is_service_terminals"],
         ))
     dictionary = Dictionary.from_rows(
-        [*shipped_dictionary_rows(), *session.execute(sa.select(Synonym.term, Synonym.expansion, Synonym.kind)).tuples()]
+        [*shipped_dictionary_rows(), *session.execute(sa.select(Synonym.term, Synonym.expansion, Synonym.kind)).all()]
     )
     return SearchIndex(entries, dictionary)
 
