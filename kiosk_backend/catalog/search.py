@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
-from .pinyin import normalize
+from .pinyin import normalize, pinyin_keys
 
 # Phrases that carry no meaning for matching; longest first so 怎么办理 goes before 怎么.
 FILLERS = sorted(
@@ -62,9 +62,10 @@ class Entry:
     boost: float = field(init=False, default=0.0)
 
     def __post_init__(self):
-        # Popularity breaks ties and lifts the everyday items, but can never outweigh a
-        # better textual match (exact 100 vs. contains 70 vs. boost ≤ 12).
-        self.boost = min(12.0, 2.4 * math.log10(self.popularity + 1))
+        # Popularity orders the items that match equally well and lifts everyday items
+        # over rare ones that merely start with the query, but it never lifts a partial
+        # match over an item containing the whole query (contains ≥ 70 vs. partial ≤ 50).
+        self.boost = min(20.0, 4.0 * math.log10(self.popularity + 1))
 
 
 @dataclass
@@ -73,6 +74,10 @@ class Dictionary:
 
     synonyms: list[tuple[str, str]] = field(default_factory=list)
     corrections: list[tuple[str, str]] = field(default_factory=list)
+    # Pinyin initials of the dictionary's words (sb → 社保, jsz → 驾驶证), the way a
+    # Chinese input method reads initials typed on the kiosk keyboard.
+    by_initials: dict[str, list[str]] = field(default_factory=dict)
+    by_pinyin: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def from_rows(cls, rows: Iterable[tuple[str, str, str]]) -> "Dictionary":
@@ -83,7 +88,14 @@ class Dictionary:
                 continue
             (corr if kind == "correction" else syn).add((term_n, exp_n))
         by_len = lambda pair: (-len(pair[0]), pair)  # noqa: E731 - longest term first
-        return cls(sorted(syn, key=by_len), sorted(corr, key=by_len))
+        by_initials: dict[str, list[str]] = {}
+        by_pinyin: dict[str, list[str]] = {}
+        for word in sorted({w for pair in syn for w in pair} | {right for _, right in corr}):
+            if 2 <= len(word) <= 6 and word.isalpha() and not word.isascii():
+                full, initials = pinyin_keys(word)
+                by_initials.setdefault(initials, []).append(word)
+                by_pinyin.setdefault(full, []).append(word)
+        return cls(sorted(syn, key=by_len), sorted(corr, key=by_len), by_initials, by_pinyin)
 
     def correct(self, q: str) -> tuple[str, list[str]]:
         notes = []
@@ -94,8 +106,13 @@ class Dictionary:
         return q, notes
 
     def variants(self, q: str) -> list[tuple[str, float, str | None]]:
-        """(variant, weight, note) for the query and each synonym it contains."""
+        """(variant, weight, note) for the query, the words its pinyin initials spell, and
+        each synonym it contains."""
         out: list[tuple[str, float, str | None]] = [(q, 1.0, None)]
+        if q.isascii() and q.isalpha():
+            for word in dict.fromkeys([*self.by_pinyin.get(q, ()), *self.by_initials.get(q, ())]):
+                out += [(variant, weight, note or f"{q}→{word}") for variant, weight, note in self.variants(word)]
+            return out
         seen = {q}
         for term, expansion in self.synonyms:
             if term in q:
@@ -249,7 +266,7 @@ class SearchIndex:
             if v == name:
                 score = 100.0
             elif v in name:
-                score = (85.0 if name.startswith(v) else 70.0) + 10.0 * len(v) / len(name)
+                score = (75.0 if name.startswith(v) else 70.0) + 5.0 * len(v) / len(name)
             else:
                 ratio = hit / need
                 if need < 2 or ratio < MIN_PARTIAL_RATIO:
@@ -285,14 +302,14 @@ class SearchIndex:
         for pos in self._candidates(self._ini2, _grams(q, 2)):
             initials = entries[pos].initials
             if q in initials:
-                base = 78.0 if initials.startswith(q) else 62.0
-                self._raise(scores, pos, base + 10.0 * len(q) / len(initials))
+                base = 70.0 if initials.startswith(q) else 64.0
+                self._raise(scores, pos, base + 5.0 * len(q) / len(initials))
         if len(q) >= 3:
             for pos in self._candidates(self._py3, _grams(q, 3)):
                 pinyin = entries[pos].pinyin
                 if q in pinyin:
-                    base = 80.0 if pinyin.startswith(q) else 64.0
-                    self._raise(scores, pos, base + 10.0 * len(q) / len(pinyin))
+                    base = 72.0 if pinyin.startswith(q) else 66.0
+                    self._raise(scores, pos, base + 5.0 * len(q) / len(pinyin))
 
     @staticmethod
     def _candidates(postings: dict[str, list[int]], grams: set[str]) -> set[int]:

@@ -149,3 +149,13 @@ def test_pinyin_keys_keep_latin_and_digits():
 def test_a_dictionary_ignores_empty_and_identity_rows():
     d = Dictionary.from_rows([("", "x", "synonym"), ("社保", "社保", "synonym"), ("医保", "医疗保险", "other")])
     assert d.synonyms == [("医保", "医疗保险")] and d.corrections == []
+
+
+def test_pinyin_initials_of_a_dictionary_word_search_that_word_and_its_synonyms(index):
+    outcome = index.search("sb", limit=3)
+    assert outcome.entries[0].task_code == "SB3"
+    assert outcome.understood_as[0] == "sb→社保"
+
+
+def test_full_pinyin_of_a_dictionary_word_searches_that_word(index):
+    assert codes(index, "dibao")[0] == "DB1"

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from kiosk_backend.config import load_config, normalize_database_url
+
+
+@pytest.mark.parametrize("given,expected", [
+    ("postgres://u@h/db", "postgresql+psycopg://u@h/db"),
+    ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
+    ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+    ("sqlite:///x.db", "sqlite:///x.db"),
+])
+def test_database_urls_are_pinned_to_psycopg3(given, expected):
+    assert normalize_database_url(given) == expected
+
+
+def test_the_embedded_default_is_sqlite_under_instance(tmp_path):
+    cfg = load_config(tmp_path / "instance", environ={})
+    assert cfg["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'instance' / 'kiosk.db'}"
+
+
+def test_a_generated_secret_key_is_kept_private_and_reused(tmp_path):
+    first = load_config(tmp_path, environ={})["SECRET_KEY"]
+    assert len(first) >= 64
+    assert load_config(tmp_path, environ={})["SECRET_KEY"] == first
+    assert stat.S_IMODE((tmp_path / "secret_key").stat().st_mode) == 0o600
+
+
+def test_environment_variables_configure_the_service(tmp_path):
+    cfg = load_config(tmp_path, environ={"KIOSK_DATABASE_URL": "postgresql://a@b/c", "KIOSK_SECRET_KEY": "s",
+                                         "KIOSK_IDLE_SECONDS": "90", "KIOSK_MAX_UPLOAD_MB": "2"})
+    assert cfg["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://a@b/c"
+    assert cfg["SECRET_KEY"] == "s" and cfg["KIOSK_IDLE_SECONDS"] == 90 and cfg["MAX_CONTENT_LENGTH"] == 2 * 1024 * 1024
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_explicit_overrides_win(tmp_path):
+    cfg = load_config(tmp_path, {"DATABASE_URL": "sqlite:///o.db", "KIOSK_IDLE_SECONDS": 5}, environ={"KIOSK_IDLE_SECONDS": "90"})
+    assert cfg["SQLALCHEMY_DATABASE_URI"] == "sqlite:///o.db" and cfg["KIOSK_IDLE_SECONDS"] == 5
