@@ -106,13 +106,17 @@ def catalog_import(file: Path, fmt: str | None, dry_run: bool, skip_invalid: boo
     invalid, unless --skip-invalid."""
     from .catalog import services as catalog
     from .catalog.importer import detect_format, read_rows
+    from .core.errors import DomainError
 
     data = file.read_bytes()
     fmt = fmt or detect_format(file.name, data[:64])
-    total = sum(1 for _ in read_rows(data, fmt)) if len(data) > 256 * 1024 else None
-    with click.progressbar(length=total or 1, label="Checking", file=sys.stderr,
-                           show_pos=True) as bar:
-        checked = catalog.check_file(data, fmt=fmt, progress=bar.update if total else None)
+    try:
+        # Counting rows first costs a parse; worth it only when a bar is worth showing.
+        total = sum(1 for _ in read_rows(data, fmt)) if len(data) > 256 * 1024 else None
+        with click.progressbar(length=total or 1, label="Checking", file=sys.stderr, show_pos=True) as bar:
+            checked = catalog.check_file(data, fmt=fmt, progress=bar.update if total else None)
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.message} / {exc.message_zh}") from None
     for p in checked.problems[:200]:
         click.echo(f"line {p.line}: {p.field}: {p.message} / {p.message_zh}", err=True)
     if len(checked.problems) > 200:

@@ -12,7 +12,9 @@ def test_error_payload_has_the_documented_keys():
         "code": 409, "status": "Conflict", "message": "Taken.", "message_zh": "已被占用。", "errors": {}}
 
 
-def test_a_domain_error_becomes_its_status_in_json(app):
+def test_a_domain_error_becomes_its_status_in_json(make_app):
+    app = make_app()
+
     @app.get("/api/v1/_test_conflict")
     def _conflict():
         raise Conflict("Already decided.", "已经处理过了。", errors={"state": "confirmed"})

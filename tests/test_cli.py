@@ -1,0 +1,105 @@
+"""The `kiosk` command."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from kiosk_backend.catalog.models import Item
+from kiosk_backend.cli import main
+from kiosk_backend.extensions import db
+from tests.conftest import item_row
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def write(tmp_path, rows, name="items.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+    return path
+
+
+def count():
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Item))
+
+
+def test_catalog_import_writes_a_valid_file(runner, tmp_path):
+    result = runner.invoke(args=["catalog", "import", str(write(tmp_path, [item_row(task_code="A1"), item_row(task_code="A2")]))])
+    assert result.exit_code == 0, result.output
+    assert "created 2" in result.output and count() == 2
+
+
+def test_catalog_import_reports_problems_by_line_and_writes_nothing(runner, tmp_path):
+    path = write(tmp_path, [item_row(task_code="A1"), item_row(task_code="A2", task_type="99")])
+    result = runner.invoke(args=["catalog", "import", str(path)])
+    assert result.exit_code == 1
+    assert "line 8: task_type" in result.output and "Nothing was written" in result.output
+    assert count() == 0
+
+
+def test_catalog_import_can_skip_invalid_rows(runner, tmp_path):
+    path = write(tmp_path, [item_row(task_code="A1"), item_row(task_code="A2", task_type="99")])
+    result = runner.invoke(args=["catalog", "import", "--skip-invalid", str(path)])
+    assert result.exit_code == 0 and count() == 1
+
+
+def test_catalog_import_dry_run_validates_only(runner, tmp_path):
+    result = runner.invoke(args=["catalog", "import", "--dry-run", str(write(tmp_path, [item_row(task_code="A1")]))])
+    assert result.exit_code == 0 and "written no" in result.output and count() == 0
+
+
+def test_an_unreadable_file_is_a_clear_error(runner, tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('{"task_name": "x"}')
+    result = runner.invoke(args=["catalog", "import", str(path)])
+    assert result.exit_code != 0 and "array" in result.output
+
+
+def test_generated_items_are_plausible_and_import_cleanly(runner, tmp_path):
+    out = tmp_path / "gen.jsonl"
+    assert runner.invoke(args=["catalog", "generate", "200", "--out", str(out)]).exit_code == 0
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 200 and len({json.loads(line)["task_code"] for line in lines}) == 200
+    result = runner.invoke(args=["catalog", "import", str(out)])
+    assert result.exit_code == 0 and count() == 200
+
+
+def test_create_admin_and_token(runner):
+    result = runner.invoke(args=["create-admin", "admin", "--password", "a long passphrase"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(args=["token", "create", "admin", "--name", "import script"])
+    token = result.output.strip().splitlines()[-1]
+    assert result.exit_code == 0 and len(token) >= 40
+    assert runner.invoke(args=["create-admin", "admin", "--password", "a long passphrase"]).exit_code != 0
+    assert "at least" in runner.invoke(args=["create-admin", "x", "--password", "short"]).output
+
+
+def test_create_admin_without_a_terminal_says_how_to_pass_the_password(runner):
+    result = runner.invoke(args=["create-admin", "admin"], input="")
+    assert result.exit_code != 0 and "KIOSK_ADMIN_PASSWORD" in result.output
+
+
+def test_demo_prepares_the_database_once_and_prints_the_urls(make_app):
+    app = make_app(create_schema=False)
+    runner = app.test_cli_runner()
+    with app.app_context():
+        first = runner.invoke(args=["demo", "--no-serve", "--port", "8123"])
+        assert first.exit_code == 0, first.output
+        assert "Loaded demo catalog: 350 items." in first.output
+        assert "http://127.0.0.1:8123/kiosk/" in first.output and "/api/v1/openapi.json" in first.output
+        second = runner.invoke(args=["demo", "--no-serve"])
+        assert "already present" in second.output
+
+
+def test_the_console_script_lists_its_commands(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    monkeypatch.setenv("KIOSK_INSTANCE_PATH", str(tmp_path))
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for command in ("demo", "catalog", "create-admin", "token", "bench", "db"):
+        assert f"  {command}" in result.output, command
