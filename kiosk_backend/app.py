@@ -46,6 +46,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     web.init_app(app)
 
+    from .core import health
+
+    app.register_blueprint(health.bp)
+
     # JSON API (/api/v1), documented at /api/v1/openapi.json.
     from .catalog import api as catalog_api
 

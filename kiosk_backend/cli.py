@@ -7,6 +7,8 @@
     kiosk create-admin USERNAME      an admin account
     kiosk token create USERNAME      an API bearer token for an admin's scripts
     kiosk bench search               search latency at 1,500 / 15,000 / 150,000 items
+    kiosk bench http                 search throughput under gunicorn vs. a bare hello
+    kiosk bench import               catalog import time
 """
 from __future__ import annotations
 
@@ -216,6 +218,20 @@ def bench_search(sizes: str, queries: int):
 
     run_search_benchmark([int(s) for s in sizes.split(",")], queries, echo=click.echo,
                          database_url=os.environ.get("KIOSK_BENCH_DATABASE_URL"))
+
+
+@bench_cli.command("http")
+@click.option("--items", default=15000, show_default=True)
+@click.option("--seconds", default=10.0, show_default=True, help="Load time per endpoint.")
+@click.option("--workers", default=2, show_default=True)
+@click.option("--threads", default=4, show_default=True, help="Threads per worker; 1 = sync workers.")
+@click.option("--connections", default=8, show_default=True)
+def bench_http(items: int, seconds: float, workers: int, threads: int, connections: int):
+    """Search endpoint throughput under gunicorn, side by side with a bare JSON hello."""
+    from .catalog.bench import run_http_benchmark
+
+    run_http_benchmark(items, seconds, workers=workers, threads=threads, connections=connections, echo=click.echo,
+                       database_url=os.environ.get("KIOSK_BENCH_DATABASE_URL"))
 
 
 @bench_cli.command("import")

@@ -100,6 +100,9 @@ def app(_shared_app):
 
 
 def _empty_tables():
+    from kiosk_backend.catalog.services import forget_search_index
+
+    forget_search_index()
     _db.session.remove()
     tables = list(reversed(_db.metadata.sorted_tables))
     with _db.engine.begin() as conn:

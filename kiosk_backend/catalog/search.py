@@ -21,6 +21,7 @@ What a query goes through, in order:
 from __future__ import annotations
 
 import math
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
@@ -45,7 +46,7 @@ class Entry:
     id: int
     task_code: str
     name: str           # normalized task name
-    aux: str            # normalized keywords + department name
+    aux: str            # normalized keywords (aliases)
     pinyin: str
     initials: str
     popularity: int
@@ -179,7 +180,11 @@ def make_filter(criteria: Mapping[str, object]) -> Filter | None:
 class SearchIndex:
     """Immutable once built; safe to share between threads."""
 
+    MEMO_SIZE = 4096
+
     def __init__(self, entries: list[Entry], dictionary: Dictionary | None = None):
+        self._memo: dict[str, tuple[list[int], tuple[str, ...]]] = {}
+        self._memo_lock = threading.Lock()
         self.entries = entries
         self.dictionary = dictionary or Dictionary()
         names = [e.name for e in entries]
@@ -207,11 +212,34 @@ class SearchIndex:
             if where:
                 ranked = [e for e in ranked if where(e)]
             return SearchOutcome(len(ranked), ranked[offset:offset + limit], [])
+        ranked, notes = self._ranked(q)
+        if where is not None:
+            ranked = [pos for pos in ranked if where(self.entries[pos])]
+        return SearchOutcome(len(ranked), [self.entries[pos] for pos in ranked[offset:offset + limit]], list(notes))
+
+    def _ranked(self, q: str) -> tuple[list[int], tuple[str, ...]]:
+        """Entry positions best first for a normalized query, memoized.
+
+        The index never changes once built, so a query's ranking can be kept: kiosks
+        see the same few hundred queries all day (社保, 身份证 ...). The memo is bounded
+        and goes away with the index when the catalog changes.
+        """
+        hit = self._memo.get(q)
+        if hit is not None:
+            return hit
         scores, notes = self._score(q)
-        hits = [(s, pos) for pos, s in scores.items() if where is None or where(self.entries[pos])]
-        hits.sort(key=lambda h: (-h[0], -self.entries[h[1]].popularity, len(self.entries[h[1]].name), self.entries[h[1]].task_code))
-        page = [self.entries[pos] for _, pos in hits[offset:offset + limit]]
-        return SearchOutcome(len(hits), page, notes)
+        entries = self.entries
+        ranked = sorted(scores, key=lambda pos: (-scores[pos], -entries[pos].popularity, len(entries[pos].name), entries[pos].task_code))
+        result = (ranked, tuple(notes))
+        with self._memo_lock:
+            if len(self._memo) >= self.MEMO_SIZE:
+                self._memo.pop(next(iter(self._memo)))  # oldest first: dicts keep insertion order
+            self._memo[q] = result
+        return result
+
+    def clear_memo(self) -> None:
+        """Forget memoized rankings (benchmarks use it to measure cold queries)."""
+        self._memo.clear()
 
     def popular(self, limit: int = 8, where: Filter | None = None) -> list[Entry]:
         out = []
@@ -326,7 +354,9 @@ class SearchIndex:
 
 def make_entry(*, id: int, task_code: str, task_name: str, keywords: Iterable[str], department: str,
                pinyin: str, initials: str, popularity: int, summary: dict, **attrs) -> Entry:
-    aux = normalize(" ".join([*keywords, department]))
+    # Keywords are aliases written for this item; the department name is left out because
+    # "社会保障" in "人力资源和社会保障局" would match every item of that department.
+    aux = normalize(" ".join(keywords))
     return Entry(id=id, task_code=task_code, name=normalize(task_name), aux=aux, pinyin=pinyin,
                  initials=initials, popularity=popularity, summary=summary, department=department, **attrs)
 

@@ -44,7 +44,8 @@ _CHUNK = 500
 # ===================================================================== revision
 
 def bump_revision(session: Session) -> str:
-    """Mark the catalog changed so every process rebuilds its search index."""
+    """Mark the catalog changed so every process rebuilds its search index (this one at
+    once, the others at their next revision check)."""
     token = uuid.uuid4().hex
     updated = session.execute(
         sa.update(CatalogRevision).where(CatalogRevision.id == 1)
@@ -53,6 +54,7 @@ def bump_revision(session: Session) -> str:
     if not updated:
         session.add(CatalogRevision(id=1, token=token, revision=1))
     session.flush()
+    forget_search_index()
     return token
 
 
@@ -218,6 +220,11 @@ def shipped_dictionary_rows(path: Path = SHIPPED_SYNONYMS) -> list[tuple[str, st
     return rows
 
 
+# How often a process asks the database whether the catalog changed. Writes made in this
+# process are seen at once; writes made by another app server within this many seconds.
+REVISION_CHECK_SECONDS = 1.0
+
+
 class _IndexCache:
     """The process-wide search index, rebuilt when the catalog revision token changes."""
 
@@ -225,17 +232,26 @@ class _IndexCache:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._index: SearchIndex | None = None
+        self._checked_at = 0.0
+
+    def forget(self) -> None:
+        self._index, self._token, self._checked_at = None, None, 0.0
 
     def get(self, session: Session) -> SearchIndex:
-        token = session.scalar(sa.select(CatalogRevision.token).where(CatalogRevision.id == 1))
         index = self._index
+        now = time.monotonic()
+        if index is not None and now - self._checked_at < REVISION_CHECK_SECONDS:
+            return index
+        token = session.scalar(sa.select(CatalogRevision.token).where(CatalogRevision.id == 1))
         if index is not None and token is not None and token == self._token:
+            self._checked_at = now
             return index
         with self._lock:
             if self._index is None or token is None or token != self._token:
                 started = time.perf_counter()
                 self._index = build_index(session)
                 self._token = token
+                self._checked_at = time.monotonic()
                 log.info("search index built: %d items in %.0f ms", len(self._index), (time.perf_counter() - started) * 1000)
             return self._index
 
@@ -288,6 +304,11 @@ def build_index(session: Session) -> SearchIndex:
 
 def search_index(session: Session) -> SearchIndex:
     return _cache.get(session)
+
+
+def forget_search_index() -> None:
+    """Drop this process's index; the next search rebuilds it from the database."""
+    _cache.forget()
 
 
 # ===================================================================== reading

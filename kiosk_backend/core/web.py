@@ -16,6 +16,8 @@ CSP = (
 
 
 def _before_request() -> None:
+    if request.path.startswith("/api/"):
+        return  # JSON clients get both languages in every error; no cookies to read
     asked = request.args.get("lang") or request.cookies.get("lang") or request.accept_languages.best_match(
         ["zh-CN", "zh", "en"]
     )

@@ -27,6 +27,14 @@ def test_search_returns_items_best_first_with_total(client, items):
     assert body["help"] is None and body["popular"] == []
 
 
+def test_search_results_are_exactly_what_the_documented_schema_gives(client, items):
+    from kiosk_backend.catalog.schemas import SearchResult
+
+    for query in ("q=sfz", "q=火星移民", "theme=户籍办理"):
+        body = client.get(f"/api/v1/catalog/items?{query}").get_json()
+        assert SearchResult().dump(body) == body
+
+
 def test_search_filters_by_theme_and_flags(client, items):
     assert [i["task_code"] for i in client.get("/api/v1/catalog/items?theme=户籍办理").get_json()["items"]] == ["HK1"]
     assert [i["task_code"] for i in client.get("/api/v1/catalog/items?is_online=true").get_json()["items"]] == ["ID1"]

@@ -159,3 +159,15 @@ def test_pinyin_initials_of_a_dictionary_word_search_that_word_and_its_synonyms(
 
 def test_full_pinyin_of_a_dictionary_word_searches_that_word(index):
     assert codes(index, "dibao")[0] == "DB1"
+
+
+def test_memoized_rankings_are_the_same_and_bounded(monkeypatch):
+    idx = SearchIndex([entry(*row) for row in NAMES], DICTIONARY)
+    monkeypatch.setattr(SearchIndex, "MEMO_SIZE", 2)
+    first = codes(idx, "社保", n=5)
+    assert codes(idx, "社保", n=5) == first
+    for q in ("户口", "医保", "低保"):
+        idx.search(q)
+    assert len(idx._memo) == 2 and "社保" not in idx._memo
+    idx.clear_memo()
+    assert codes(idx, "社保", n=5) == first

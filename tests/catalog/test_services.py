@@ -159,3 +159,15 @@ def test_deleting_a_synonym_takes_it_out_of_search(db, make_items):
     assert services.search(db.session, q="农保")["total"] == 0
     with pytest.raises(NotFound):
         services.delete_synonym(db.session, synonym.id)
+
+
+def test_a_change_made_by_another_app_server_is_seen_after_the_revision_check(db, make_items, monkeypatch):
+    make_items(item_row(task_code="A1", task_name="居民身份证申领"))
+    assert services.search(db.session, q="结婚")["total"] == 0
+    # Another server renames the item and bumps the token; this process has not been told.
+    db.session.execute(sa.update(Item).where(Item.task_code == "A1").values(task_name="结婚登记"))
+    db.session.execute(sa.update(CatalogRevision).values(token="from-another-server"))
+    db.session.commit()
+    assert services.search(db.session, q="结婚")["total"] == 0  # within the check interval
+    monkeypatch.setattr(services, "REVISION_CHECK_SECONDS", 0.0)
+    assert services.search(db.session, q="结婚")["total"] == 1

@@ -64,8 +64,10 @@ def test_an_unreachable_database_gives_503_with_retry_after_and_recovers(broken_
     assert response.headers["Retry-After"].isdigit()
     assert response.get_json()["message_zh"].startswith("服务暂时不可用")
     assert client.get("/kiosk/search?q=社保").status_code == 503  # the kiosk gets a plain page
+    assert client.get("/healthz").status_code == 503
 
     missing_dir.mkdir()  # the database comes back: no restart needed
     with app.app_context():
         db.create_all()
     assert client.get("/api/v1/catalog/items?q=社保").status_code == 200
+    assert client.get("/healthz").get_json() == {"status": "ok", "database": "sqlite"}
