@@ -81,7 +81,10 @@ def demo(host: str, port: int, no_serve: bool):
     if no_serve:
         return
     click.echo("This is Flask's development server, fine for a demo; run gunicorn in production (see README).")
-    current_app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+    # Flask's app.run() refuses to run inside its own CLI; werkzeug's server is what it uses.
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
 
 
 def _any_task_code() -> str:
