@@ -24,6 +24,7 @@ import math
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Callable, Iterable, Mapping
 
 from .pinyin import normalize, pinyin_keys
@@ -36,7 +37,7 @@ FILLERS = sorted(
     key=len, reverse=True,
 )
 SYNONYM_WEIGHT = 0.88
-MIN_PARTIAL_RATIO = 0.5
+MIN_PARTIAL_RATIO = Fraction(1, 2)
 
 
 @dataclass(slots=True)
@@ -286,34 +287,34 @@ class SearchIndex:
             return found
         grams = _grams(v, 2)
         need = len(grams)
-        counts: Counter[int] = Counter()
-        for gram in grams:
-            counts.update(self._name2.get(gram, ()))
-        for pos, hit in counts.items():
+        raise_to = self._raise
+        # Items holding every bigram of the query: set intersection runs in C, and only
+        # these can contain the query as a whole.
+        for pos in self._candidates(self._name2, grams):
             name = entries[pos].name
             if v == name:
                 score = 100.0
             elif v in name:
                 score = (75.0 if name.startswith(v) else 70.0) + 5.0 * len(v) / len(name)
             else:
-                ratio = hit / need
-                if need < 2 or ratio < MIN_PARTIAL_RATIO:
-                    continue
-                score = 45.0 * ratio + 5.0 * hit / max(1, len(name) - 1)
-            self._raise(scores, pos, weight * score)
+                score = 45.0 + 5.0 * need / max(1, len(name) - 1)
+            raise_to(scores, pos, weight * score)
             found = True
-        aux_counts: Counter[int] = Counter()
-        for gram in grams:
-            aux_counts.update(self._aux2.get(gram, ()))
-        for pos, hit in aux_counts.items():
+        if need >= 2:
+            # Items holding at least half of the bigrams ("身份证补办" → 居民身份证补领).
+            # Counting runs in C; the filter touches each candidate once.
+            counts: Counter[int] = Counter()
+            for gram in grams:
+                counts.update(self._name2.get(gram, ()))
+            least = max(1, -(-need * MIN_PARTIAL_RATIO.numerator // MIN_PARTIAL_RATIO.denominator))
+            for pos, hit in [(p, h) for p, h in counts.items() if least <= h < need]:
+                name = entries[pos].name
+                raise_to(scores, pos, weight * (45.0 * hit / need + 5.0 * hit / max(1, len(name) - 1)))
+                found = True
+        for pos in self._candidates(self._aux2, grams):
             if v in entries[pos].aux:
-                score = 55.0
-            elif need >= 2 and hit / need >= 0.67:
-                score = 30.0 * hit / need
-            else:
-                continue
-            self._raise(scores, pos, weight * score)
-            found = True
+                raise_to(scores, pos, weight * 55.0)
+                found = True
         return found
 
     def _match_code(self, q: str, scores: dict[int, float]) -> None:
