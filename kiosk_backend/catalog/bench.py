@@ -83,6 +83,25 @@ def _fill(db, size: int) -> tuple[int, float]:
     return demo.created + extra, time.perf_counter() - started
 
 
+def _index_megabytes(db) -> float:
+    """Memory a freshly built index keeps alive, measured with tracemalloc."""
+    import gc
+    import tracemalloc
+
+    from . import services
+
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    index = services.build_index(db.session)
+    db.session.expunge_all()
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del index
+    return (after - before) / 2**20
+
+
 def _percentile(samples: list[float], p: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
@@ -104,6 +123,8 @@ def run_search_benchmark(sizes: list[int], queries: int, *, echo: Callable[[str]
             services.search(db.session, q="社保")  # builds the index
             build_ms = (time.perf_counter() - started) * 1000
             index = services.search_index(db.session)
+            index_mb = _index_megabytes(db)
+            echo(f"index of {items} items holds ≈ {index_mb:.0f} MB (tracemalloc, one process)")
             for mode in ("cold", "warm"):
                 # cold: the ranking memo is cleared before every query, so each one is scored
                 # from scratch; warm: repeated queries come from the memo, as on a busy kiosk.
