@@ -20,9 +20,12 @@ def pinyin_keys(text: str) -> tuple[str, str]:
     ``居民身份证申领`` → ``("jumingshenfenzhengshenling", "jmsfzsl")``. Digits and Latin
     letters are kept as they are; punctuation is dropped.
     """
-    full = lazy_pinyin(text, style=Style.NORMAL, errors=lambda s: list(s))
-    initials = lazy_pinyin(text, style=Style.FIRST_LETTER, errors=lambda s: list(s))
-    return (_ALNUM.sub("", "".join(full).lower()), _ALNUM.sub("", "".join(initials).lower()))
+    # One conversion: initials are the first letters of the syllables (non-Chinese text
+    # arrives one character per element, so it is kept as it is).
+    syllables = [s for s in lazy_pinyin(text, style=Style.NORMAL, errors=lambda s: list(s)) if s]
+    full = "".join(syllables)
+    initials = "".join(s[0] for s in syllables)
+    return (_ALNUM.sub("", full.lower()), _ALNUM.sub("", initials.lower()))
 
 
 @lru_cache(maxsize=4096)

@@ -131,6 +131,10 @@ def import_items(session: Session, checked: Checked, *, dry_run: bool = False, s
 
 
 def _existing_item_ids(session: Session, codes: list[str]) -> dict[str, int]:
+    if len(codes) > 4 * _CHUNK:
+        # Large imports: one pass over the table beats hundreds of IN-list queries.
+        wanted = set(codes)
+        return {code: id_ for code, id_ in session.execute(sa.select(Item.task_code, Item.id)) if code in wanted}
     found: dict[str, int] = {}
     for start in range(0, len(codes), _CHUNK):
         chunk = codes[start:start + _CHUNK]

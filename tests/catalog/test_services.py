@@ -171,3 +171,14 @@ def test_a_change_made_by_another_app_server_is_seen_after_the_revision_check(db
     assert services.search(db.session, q="结婚")["total"] == 0  # within the check interval
     monkeypatch.setattr(services, "REVISION_CHECK_SECONDS", 0.0)
     assert services.search(db.session, q="结婚")["total"] == 1
+
+
+def test_a_large_reimport_updates_every_item_instead_of_duplicating(db):
+    from kiosk_backend.catalog.generate import generate_items
+
+    rows = list(generate_items(2100, seed=7))
+    first = services.import_items(db.session, check(*rows))
+    again = services.import_items(db.session, check(*rows))
+    db.session.commit()
+    assert (first.created, again.created, again.updated) == (2100, 0, 2100)
+    assert count(db, Item) == 2100

@@ -26,6 +26,7 @@ function setupIdle() {
   const goHome = () => {
     // Nothing personal stays behind: forget form state and history entries of this visit.
     sessionStorage.clear();
+    localStorage.clear();
     window.location.replace(HOME);
   };
   const showWarning = () => {
