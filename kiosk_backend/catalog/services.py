@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from ..core.errors import Conflict, NotFound
 from .importer import Checked, detect_format, read_rows, validate_rows
@@ -391,7 +391,11 @@ def list_departments(session: Session) -> list[dict]:
 
 
 def list_bundles(session: Session) -> list[Bundle]:
-    return list(session.scalars(sa.select(Bundle).order_by(Bundle.name)))
+    """Bundles with their items and departments loaded in three queries, not one per item."""
+    return list(session.scalars(
+        sa.select(Bundle).order_by(Bundle.name)
+        .options(selectinload(Bundle.items).joinedload(BundleItem.item))
+    ))
 
 
 def get_bundle(session: Session, bundle_id: int) -> dict:

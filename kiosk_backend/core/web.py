@@ -29,7 +29,8 @@ def _before_request() -> None:
 def _after_request(response: Response) -> Response:
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "no-referrer")
+    # Same-origin only: the kiosk's 返回 button uses it; nothing leaves the host.
+    headers.setdefault("Referrer-Policy", "same-origin")
     if response.mimetype == "text/html":
         headers.setdefault("Content-Security-Policy", CSP)
         headers.setdefault("X-Frame-Options", "DENY")
@@ -65,7 +66,15 @@ def dict_without(args, *keys: str) -> dict:
     return {k: v for k, v in args.items() if k not in keys}
 
 
+def understood(notes: list[str], lang: str) -> str:
+    """How a query was understood, for people: the words searched for, not the rewrites
+    (``["社保→社会保险", "社保→社会保障"]`` → ``“社会保险”“社会保障”``)."""
+    words = list(dict.fromkeys(note.split("→")[-1] for note in notes))
+    return ", ".join(words) if lang == "en" else "”“".join(words)
+
+
 def init_app(app: Flask) -> None:
+    app.jinja_env.filters["understood"] = understood
     app.jinja_env.filters["strip_step_number"] = strip_step_number
     app.jinja_env.filters["dict_without"] = dict_without
     app.before_request(_before_request)

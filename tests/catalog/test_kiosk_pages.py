@@ -162,3 +162,14 @@ def test_the_service_worker_is_served_for_the_kiosk_scope(client):
     assert response.status_code == 200 and response.headers["Service-Worker-Allowed"] == "/kiosk/"
     assert "/kiosk/offline" in text(response)
     assert client.get("/kiosk/ping").status_code == 204
+
+
+def test_the_search_status_names_the_words_searched_not_the_rewrites(client, make_items):
+    make_items(item_row(task_code="SB1", task_name="社会保险登记"))
+    page = text(client.get("/kiosk/search?q=社保"))
+    assert "已按“社会保险”" in page and "→" not in page
+    assert "Searched as “社会保险, 社会保障”" in text(client.get("/kiosk/search?q=社保&lang=en"))
+
+
+def test_referrers_stay_on_the_host(client):
+    assert client.get("/kiosk/").headers["Referrer-Policy"] == "same-origin"

@@ -153,7 +153,23 @@ function setupPrint() {
   document.getElementById("print-again").addEventListener("click", print);
 }
 
+// ------------------------------------------------------------------ back
+// 返回 goes back in history when the previous page was a kiosk page (so a resident
+// returns to their search results); otherwise the link's own target is used.
+function setupBack() {
+  const back = document.getElementById("nav-back");
+  if (!back) return;
+  back.addEventListener("click", (event) => {
+    const kioskPage = document.referrer.startsWith(window.location.origin + "/kiosk");
+    if (kioskPage && window.history.length > 1 && document.referrer !== window.location.href) {
+      event.preventDefault();
+      window.history.back();
+    }
+  });
+}
+
 setupIdle();
+setupBack();
 setupReachability();
 setupSearch();
 setupPrint();

@@ -1,0 +1,107 @@
+"""The idle countdown (UX.md, SECURITY.md "Sessions on a shared screen"): after the idle time a
+full-screen warning counts down at least 20 s with one big "继续办理" button that can be used
+again and again; when it runs out the kiosk forgets the visit and goes home.
+
+The server under test idles after 5 s (the least kiosk.js accepts) and warns for 20 s.
+Time is Playwright's fake clock: installed before the page loads, then paused, so every
+second below is moved by the test and nothing depends on the machine's speed.
+"""
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+import pytest
+
+from .browser_support import GUIDE_CODE, PORTRAIT, expect
+
+pytestmark = pytest.mark.browser
+
+IDLE_MS = 5_000
+WARNING_S = 20
+
+
+def _open_paused(page, url):
+    """Open ``url`` with the fake clock paused; the idle timer starts exactly at the pause."""
+    page.clock.install()
+    page.goto(url)
+    page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 1)  # in the future even on a slow machine
+    page.keyboard.press("Shift")  # activity: the idle timer restarts at the paused time
+
+
+def test_the_countdown_appears_after_the_idle_time_and_continue_works_many_times(new_page, idle_server):
+    page = new_page(PORTRAIT)
+    _open_paused(page, idle_server(f"/kiosk/items/{GUIDE_CODE}"))
+    overlay = page.locator("#idle-overlay")
+    button = page.get_by_role("button", name="继续办理")
+
+    page.clock.run_for(IDLE_MS - 500)
+    expect(overlay).to_be_hidden()
+    page.clock.run_for(600)
+    dialog = page.get_by_role("alertdialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_have_accessible_name("您还在吗？")
+    expect(dialog).to_contain_text(f"{WARNING_S} 秒后将返回首页")
+    assert int(page.locator("#idle-count").inner_text()) >= 20
+    expect(button).to_be_focused()  # a keyboard or switch user lands on it
+
+    # Full screen: it covers the whole viewport, so nothing behind it can be hit by mistake.
+    box = overlay.bounding_box()
+    assert (box["x"], box["y"], box["width"], box["height"]) == (0, 0, PORTRAIT["width"], PORTRAIT["height"])
+    assert page.evaluate("document.elementFromPoint(540, 1850).closest('#idle-overlay') !== null")
+
+    # The countdown ticks, and tapping elsewhere does not dismiss it: only the button does.
+    page.clock.run_for(3_000)
+    expect(page.locator("#idle-count")).to_have_text(str(WARNING_S - 3))
+    page.mouse.click(540, 300)
+    expect(overlay).to_be_visible()
+
+    for round_ in range(12):
+        button.click()
+        expect(overlay).to_be_hidden()
+        page.clock.run_for(IDLE_MS - 500)
+        expect(overlay, f"round {round_}: warning came back too early").to_be_hidden()
+        page.clock.run_for(600)
+        expect(overlay, f"round {round_}: warning did not come back").to_be_visible()
+        expect(page.locator("#idle-count")).to_have_text(str(WARNING_S))
+    assert re.search(r"/kiosk/items/", page.url)
+
+
+def test_activity_postpones_the_countdown(new_page, idle_server):
+    page = new_page(PORTRAIT)
+    _open_paused(page, idle_server(f"/kiosk/items/{GUIDE_CODE}"))
+    for _ in range(3):
+        page.clock.run_for(IDLE_MS - 1_000)
+        page.locator("label.check").first.click()  # a resident ticking off materials
+    page.clock.run_for(IDLE_MS - 1_000)
+    expect(page.locator("#idle-overlay")).to_be_hidden()
+    page.clock.run_for(1_100)
+    expect(page.locator("#idle-overlay")).to_be_visible()
+
+
+def test_when_the_countdown_runs_out_the_kiosk_forgets_the_visit_and_goes_home(new_page, idle_server):
+    page = new_page(PORTRAIT)
+    _open_paused(page, idle_server("/kiosk/search?q=" + quote("社保")))
+    page.evaluate("sessionStorage.setItem('draft', '张三 13800138000'); localStorage.setItem('last', 'sfz')")
+    page.clock.run_for(IDLE_MS + 100)
+    expect(page.locator("#idle-overlay")).to_be_visible()
+    page.clock.run_for((WARNING_S - 2) * 1000)
+    expect(page.locator("#idle-count")).to_have_text("2")
+    assert "/kiosk/search" in page.url
+
+    with page.expect_navigation():
+        page.clock.run_for(2_100)
+    expect(page).to_have_url(re.compile(r"/kiosk/$"))
+    expect(page.locator("#idle-overlay")).to_be_hidden()
+    assert page.evaluate("sessionStorage.length + localStorage.length") == 0
+    # The search is not one "back" away: the countdown replaced the history entry.
+    page.go_back()
+    assert "/kiosk/search" not in page.url
+
+
+def test_the_home_screen_does_not_count_down(new_page, idle_server):
+    page = new_page(PORTRAIT)
+    _open_paused(page, idle_server("/kiosk/"))
+    page.clock.run_for(IDLE_MS + WARNING_S * 1000 + 1_000)
+    expect(page.locator("#idle-overlay")).to_be_hidden()
+    expect(page).to_have_url(re.compile(r"/kiosk/$"))

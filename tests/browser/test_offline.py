@@ -1,0 +1,76 @@
+"""When the backend cannot be reached the kiosk says so plainly and sends people to the counter
+(UX.md), instead of a browser error page. kiosk.js pings /kiosk/ping every 15 s and shows
+the notice after two failures in a row; the service worker serves the offline page when a
+navigation fails."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from .browser_support import GUIDE_CODE, PORTRAIT, LiveServer, expect
+
+pytestmark = pytest.mark.browser
+
+COUNTER = "请到大厅服务台办理"
+
+
+def _open_paused(page, url):
+    page.clock.install()
+    page.goto(url)
+    page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 1)
+
+
+def test_two_failed_pings_show_the_offline_notice_and_retry_clears_it(new_page, live_server):
+    page = new_page(PORTRAIT)  # service workers blocked (the default here): page.route sees the pings
+    page.route("**/kiosk/ping", lambda route: route.abort("connectionrefused"))
+    _open_paused(page, live_server(f"/kiosk/items/{GUIDE_CODE}"))
+    notice = page.locator("#offline-overlay")
+
+    with page.expect_event("requestfailed", lambda r: r.url.endswith("/kiosk/ping")):
+        page.clock.run_for(15_000)
+    page.wait_for_timeout(100)  # let the failed fetch settle in the page
+    expect(notice, "one lost ping is not an outage").to_be_hidden()
+
+    with page.expect_event("requestfailed", lambda r: r.url.endswith("/kiosk/ping")):
+        page.clock.run_for(15_000)
+    expect(notice).to_be_visible()
+    expect(notice).to_have_attribute("role", "alert")
+    expect(notice).to_contain_text("服务暂时不可用")
+    expect(notice).to_contain_text(COUNTER)
+
+    # Back online: "重新连接" checks at once and the notice goes away.
+    page.unroute("**/kiosk/ping")
+    page.get_by_role("button", name="重新连接").click()
+    expect(notice).to_be_hidden()
+
+
+def test_a_stopped_server_shows_the_notice_and_navigation_gets_the_offline_page(new_page, kiosk_app):
+    server = LiveServer(kiosk_app)
+    try:
+        page = new_page(PORTRAIT, service_workers="allow")
+        page.clock.install()
+        page.goto(server(f"/kiosk/items/{GUIDE_CODE}"))
+        # The service worker (127.0.0.1 is a secure context) installs and caches the offline page.
+        assert page.evaluate("window.isSecureContext")
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+        page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 1)
+    finally:
+        server.stop()
+
+    ping = "fetch('/kiosk/ping', {cache: 'no-store'}).then(() => 'answered', () => 'failed')"
+    assert page.evaluate(ping) == "failed", "the server still answers after stopping"
+
+    page.clock.run_for(30_000)
+    notice = page.locator("#offline-overlay")
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text(COUNTER)
+
+    # Tapping 首页 cannot reach the server: the kiosk shows its own offline page, not Chrome's.
+    page.evaluate("document.getElementById('offline-overlay').hidden = true")
+    page.get_by_role("link", name="首页").click()
+    expect(page).to_have_url(re.compile(r"/kiosk/$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("服务暂时不可用")
+    expect(page.get_by_role("alert").first).to_contain_text(COUNTER)
+    # ...styled: the stylesheet came from the service worker's cache.
+    assert page.evaluate("getComputedStyle(document.body).fontSize") == "24px"

@@ -1,0 +1,144 @@
+"""A resident at the kiosk: find a service without typing, read the guide, print it."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from .browser_support import GUIDE_CODE, LANDSCAPE, PORTRAIT, STUB_PRINT, expect
+
+pytestmark = pytest.mark.browser
+
+
+def test_a_resident_finds_a_service_by_chip_reads_the_guide_and_prints_it(new_page, live_server):
+    page = new_page(PORTRAIT)
+    page.add_init_script(STUB_PRINT)
+    page.goto(live_server("/kiosk/"))
+
+    page.get_by_role("link", name=re.compile("查找事项")).click()
+    expect(page).to_have_url(re.compile(r"/kiosk/search$"))
+    results = page.locator("#results-box a.result")
+    expect(results).to_have_count(0)
+
+    # Tapping a chip fills the box and the results arrive without pressing "搜索".
+    page.get_by_role("button", name="社保", exact=True).click()
+    expect(page.locator("#q")).to_have_value("社保")
+    expect(results.first).to_be_visible()
+    expect(page.locator("#search-status")).to_contain_text(re.compile(r"找到 \d+ 个事项"))
+    names = results.locator(".result-name").all_inner_texts()
+    assert any("社会保" in name for name in names), names  # 社保 understood as 社会保险/保障
+    expect(page).to_have_url(re.compile(r"/kiosk/search\?q=%E7%A4%BE%E4%BF%9D$"))  # survives a reload
+
+    first_name = names[0]
+    results.first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(first_name)
+    expect(page.get_by_role("heading", level=2, name="申请材料")).to_be_visible()
+
+    # The materials checklist: a tap ticks, a second tap unticks; each box is named by its material.
+    boxes = page.get_by_role("checkbox")
+    assert boxes.count() >= 1
+    first_box = boxes.first
+    label = page.locator("label.check").first
+    expect(first_box).to_have_accessible_name(re.compile(re.escape(label.locator(".mat-name").inner_text())))
+    expect(first_box).not_to_be_checked()
+    label.click()
+    expect(first_box).to_be_checked()
+    label.click()
+    expect(first_box).not_to_be_checked()
+
+    # Printing: the thermal printout is rendered by the server at the printer's 576 dots.
+    page.get_by_role("link", name="打印办事指南").click()
+    expect(page).to_have_url(re.compile(r"/print\?paper=thermal80$"))
+    printout = page.locator("img#printout")
+    page.wait_for_function("() => { const i = document.getElementById('printout'); return i.complete && i.naturalWidth > 0; }")
+    assert printout.evaluate("img => img.naturalWidth") == 576
+    page.wait_for_function("() => window.__prints >= 1")
+    page.get_by_role("button", name="再打印一次").click()
+    page.wait_for_function("() => window.__prints >= 2")
+
+    page.get_by_role("link", name="返回指南").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(first_name)
+
+
+def test_the_a4_printout_is_a_page_wide_image_and_is_printed(new_page, live_server):
+    page = new_page(LANDSCAPE)
+    page.add_init_script(STUB_PRINT)
+    page.goto(live_server(f"/kiosk/items/{GUIDE_CODE}"))
+    page.get_by_role("link", name="打印 A4 版").click()
+    page.wait_for_function("() => { const i = document.getElementById('printout'); return i.complete && i.naturalWidth > 0; }")
+    width, height = page.locator("#printout").evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    assert width > 576 and height > width, (width, height)  # portrait A4, wider than the thermal roll
+    page.wait_for_function("() => window.__prints >= 1")
+
+
+def test_pinyin_initials_on_the_on_screen_keyboard_find_the_identity_card(new_page, live_server):
+    page = new_page(PORTRAIT)
+    page.goto(live_server("/kiosk/search"))
+    for letter in "SFZ":
+        page.get_by_role("button", name=letter, exact=True).click()
+    expect(page.locator("#q")).to_have_value("sfz")
+    result = page.locator("#results-box a.result", has_text="身份证").first
+    expect(result).to_be_visible()
+
+    # 删除 takes back one letter, 清空 empties the box and the results.
+    page.get_by_role("button", name="删除", exact=True).click()
+    expect(page.locator("#q")).to_have_value("sf")
+    page.get_by_role("button", name="清空", exact=True).click()
+    expect(page.locator("#q")).to_have_value("")
+    expect(page.locator("#results-box a.result")).to_have_count(0)
+
+
+def test_results_follow_each_key_as_it_is_typed(new_page, live_server):
+    page = new_page(LANDSCAPE)
+    page.goto(live_server("/kiosk/search"))
+    status = page.locator("#search-status")
+    page.get_by_role("button", name="H", exact=True).click()
+    expect(page.locator("#results-box a.result").first).to_be_visible()
+    first_status = status.inner_text()
+    for letter in "YDJ":  # hydj: 婚姻登记
+        page.get_by_role("button", name=letter, exact=True).click()
+    expect(page.locator("#q")).to_have_value("hydj")
+    expect(page.locator("#results-box a.result", has_text="婚").first).to_be_visible()
+    expect(status).not_to_have_text(first_status)
+
+
+def test_a_search_without_results_says_so_and_offers_help_and_popular_services(new_page, live_server):
+    page = new_page(PORTRAIT)
+    page.goto(live_server("/kiosk/search?q=" + "火星签证"))
+    expect(page.get_by_role("heading", name="没有找到相关事项")).to_be_visible()
+    expect(page.locator("#results-box").get_by_role("link", name="人工帮助")).to_be_visible()
+    expect(page.locator("#popular-results a.result").first).to_be_visible()
+
+
+def test_home_offers_topic_tiles_and_popular_services(new_page, live_server):
+    page = new_page(PORTRAIT)
+    page.goto(live_server("/kiosk/"))
+    for name in ("查找事项", "按主题找", "一件事一次办", "按部门找"):
+        expect(page.get_by_role("link", name=re.compile(name))).to_be_visible()
+    chips = page.locator(".popular a.chip")
+    expect(chips.first).to_be_visible()
+    name = chips.first.inner_text()
+    chips.first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(name)
+    page.get_by_role("link", name="首页").click()
+    expect(page).to_have_url(re.compile(r"/kiosk/$"))
+
+
+def test_browsing_by_topic_department_and_life_event_reaches_a_guide_and_back(new_page, live_server):
+    page = new_page(LANDSCAPE)
+    for tile in ("按主题找", "按部门找", "一件事一次办"):
+        page.goto(live_server("/kiosk/"))
+        page.get_by_role("link", name=re.compile(tile)).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text(tile)
+        list_url = page.url
+        page.locator("a.tile").first.click()
+        result = page.locator("a.result").first
+        expect(result).to_be_visible()
+        name = result.locator(".result-name").inner_text()
+        listing_url = page.url
+        result.click()
+        expect(page.get_by_role("heading", level=1)).to_have_text(name)
+        # 返回 on the listing leads back to the list of topics / departments / life events.
+        page.goto(listing_url)
+        page.locator("nav.bottombar").get_by_role("link", name="返回").click()
+        expect(page).to_have_url(list_url)
