@@ -12,7 +12,7 @@ from . import extensions
 from .config import load_config
 from .core import database, web
 from .core.errors import register_error_handlers
-from .core.surfaces import kiosk_surface, mobile_surface
+from .core.surfaces import admin_surface, kiosk_surface, mobile_surface
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 UI_ROOT = PROJECT_ROOT / "kiosk_ui"
@@ -50,21 +50,45 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(health.bp)
 
+    # Kiosk hardware models: a broken profile file stops start-up, naming file and field.
+    from .fleet.profiles import load_profiles
+
+    app.extensions["device_profiles"] = load_profiles(Path(app.config["KIOSK_PROFILE_DIR"]))
+
     # JSON API (/api/v1), documented at /api/v1/openapi.json.
     from .catalog import api as catalog_api
+    from .fleet import api as fleet_api
 
     extensions.api.register_blueprint(catalog_api.blp)
     extensions.api.register_blueprint(catalog_api.admin_blp)
+    extensions.api.register_blueprint(fleet_api.blp)
 
-    # Kiosk touch screens (/kiosk) and phone pages (/m).
+    # Kiosk touch screens (/kiosk): only enrolled, authorized kiosks get past the gate.
     from .catalog import kiosk as catalog_kiosk
     from .catalog import mobile as catalog_mobile
     from .core import kiosk_shell
+    from .fleet import kiosk as fleet_kiosk
 
     kiosk = kiosk_surface()
+    kiosk.before_request(fleet_kiosk.require_kiosk)
+    kiosk.context_processor(fleet_kiosk.kiosk_context)
     kiosk.register_blueprint(kiosk_shell.bp)
+    kiosk.register_blueprint(fleet_kiosk.bp)
     kiosk.register_blueprint(catalog_kiosk.bp)
     app.register_blueprint(kiosk)
+
+    # Admin console (/admin): server-side staff sessions, CSRF, roles.
+    from .catalog import admin as catalog_admin
+    from .fleet import admin as fleet_admin
+    from .identity import admin as identity_admin
+
+    console = admin_surface()
+    console.before_request(identity_admin.require_staff_session)
+    console.context_processor(identity_admin.admin_context)
+    console.register_blueprint(identity_admin.bp)
+    console.register_blueprint(fleet_admin.bp)
+    console.register_blueprint(catalog_admin.bp)
+    app.register_blueprint(console)
 
     mobile = mobile_surface()
     mobile.register_blueprint(catalog_mobile.bp)

@@ -38,7 +38,12 @@ def main():
 
 
 def register(app: Flask) -> None:
+    from .fleet.cli import fleet_cli
+    from .fleet.profiles import profiles_cli
+
     app.cli.add_command(demo)
+    app.cli.add_command(fleet_cli)
+    app.cli.add_command(profiles_cli)
     app.cli.add_command(catalog_cli)
     app.cli.add_command(create_admin)
     app.cli.add_command(token_cli)
@@ -68,12 +73,17 @@ def demo(host: str, port: int, no_serve: bool):
         click.echo(f"Loaded demo catalog: {result.created} items.")
     else:
         click.echo(f"Demo data already present ({has_items} items); left as it is.")
+    from .fleet.cli import DEMO_ADMIN, DEMO_MANAGER, prepare_demo_fleet
+
     base = f"http://{host}:{port}"
+    kiosk_lines = prepare_demo_fleet(base)
     click.echo("")
-    click.echo("kiosk-backend demo is ready. Open:")
-    click.echo(f"  Kiosk screen (touch UI):      {base}/kiosk/")
-    click.echo(f"  Kiosk screen, elder mode:     {base}/kiosk/?elder=1")
-    click.echo(f"  Search example:               {base}/kiosk/search?q=社保")
+    click.echo("kiosk-backend demo is ready.")
+    click.echo("Kiosks (one per device profile; each link makes the browser that opens it that kiosk, once):")
+    for line in kiosk_lines:
+        click.echo(line)
+    click.echo(f"  Then: {base}/kiosk/ (elder mode: ?elder=1, English: ?lang=en, search: /kiosk/search?q=社保)")
+    click.echo(f"Admin console:                  {base}/admin/  (admin / {DEMO_ADMIN[1]}; site manager: manager / {DEMO_MANAGER[1]})")
     click.echo(f"  Phone guide page example:     {base}/m/items/{_any_task_code()}")
     click.echo(f"  JSON API (OpenAPI document):  {base}/api/v1/openapi.json")
     click.echo(f"  Search API example:           {base}/api/v1/catalog/items?q=sfz")

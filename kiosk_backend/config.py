@@ -9,6 +9,8 @@
 | KIOSK_IDLE_WARNING_SECONDS | length of the full-screen countdown | 25 |
 | KIOSK_PUBLIC_URL | base URL phones use for QR codes on printouts | the request's host |
 | KIOSK_MAX_UPLOAD_MB | largest catalog import accepted over HTTP | 64 |
+| KIOSK_PROFILE_DIR | device profile files, validated at start-up | the project's device_profiles/ |
+| KIOSK_OFFLINE_ALERT_MINUTES | silence after which an offline alert opens | 10 |
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any, Mapping
+
+from . import __version__
 
 
 def normalize_database_url(url: str) -> str:
@@ -62,6 +66,9 @@ def load_config(instance_path: str | Path, overrides: Mapping[str, Any] | None =
         "KIOSK_PUBLIC_URL": env.get("KIOSK_PUBLIC_URL", ""),
         "KIOSK_REDIS_URL": env.get("KIOSK_REDIS_URL", ""),
         "MAX_CONTENT_LENGTH": int(env.get("KIOSK_MAX_UPLOAD_MB", 64)) * 1024 * 1024,
+        "KIOSK_PROFILE_DIR": env.get("KIOSK_PROFILE_DIR") or str(Path(__file__).resolve().parent.parent / "device_profiles"),
+        "KIOSK_OFFLINE_ALERT_MINUTES": int(env.get("KIOSK_OFFLINE_ALERT_MINUTES", 10)),
+        "KIOSK_APP_VERSION": __version__,
     }
     url = overrides.pop("DATABASE_URL", None) or env.get("KIOSK_DATABASE_URL")
     if not url:

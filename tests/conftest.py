@@ -170,3 +170,47 @@ def admin_token(db):
     token = identity.issue_token(db.session, username="admin", name="tests")
     db.session.commit()
     return token
+
+
+# ---------------------------------------------------------------- fleet
+
+SITE = dict(code="JZ01", kind="post_office", name="九江浔阳路邮政营业所", province_code="36", city_code="3604",
+            county_code="360403", address="浔阳路 118 号")
+
+
+@pytest.fixture
+def make_site(db):
+    from kiosk_backend.fleet import services as fleet
+
+    def _make(**overrides):
+        site = fleet.create_site(db.session, actor="test", **{**SITE, **overrides})
+        db.session.commit()
+        return site
+
+    return _make
+
+
+@pytest.fixture
+def make_kiosk(db, make_site):
+    """An enrolled kiosk and its credential: ``kiosk, credential = make_kiosk(authorized=True)``."""
+    from kiosk_backend.fleet import services as fleet
+    from kiosk_backend.fleet.models import Site
+
+    def _make(*, authorized: bool = True, profile: str = "post-office-portrait", site=None):
+        site = site or db.session.scalar(sa.select(Site).where(Site.code == SITE["code"])) or make_site()
+        code, _ = fleet.create_enrolment_code(db.session, site=site, actor="test", pre_authorized=authorized)
+        kiosk, credential = fleet.activate(db.session, code=code, profile=profile)
+        db.session.commit()
+        return kiosk, credential
+
+    return _make
+
+
+@pytest.fixture
+def kiosk_client(app, make_kiosk):
+    """A test client that is an authorized kiosk (credential cookie set)."""
+    kiosk, credential = make_kiosk()
+    client = app.test_client()
+    client.set_cookie("kiosk_credential", credential)
+    client.kiosk = kiosk
+    return client

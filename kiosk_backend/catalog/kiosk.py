@@ -3,20 +3,21 @@ from __future__ import annotations
 
 import io
 
-from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, render_template, request, url_for
 
 from ..core.kiosk_shell import register_tile, tiles
 from ..core.printing import PAPERS, qr_image, render_pdf, render_png
 from ..extensions import db
+from ..fleet import services as fleet
 from . import services
 from .printout import guide_blocks
 
 bp = Blueprint("catalog", __name__)
 
-register_tile("tile.search", "kiosk.catalog.search", "search.svg", 10)
-register_tile("tile.themes", "kiosk.catalog.themes", "themes.svg", 20)
-register_tile("tile.bundles", "kiosk.catalog.bundles", "bundles.svg", 30)
-register_tile("tile.departments", "kiosk.catalog.departments", "departments.svg", 40)
+register_tile("tile.search", "kiosk.catalog.search", "search.svg", 10, "search")
+register_tile("tile.themes", "kiosk.catalog.themes", "themes.svg", 20, "themes")
+register_tile("tile.bundles", "kiosk.catalog.bundles", "bundles.svg", 30, "bundles")
+register_tile("tile.departments", "kiosk.catalog.departments", "departments.svg", 40, "departments")
 
 PAGE_SIZE = 10
 
@@ -37,6 +38,9 @@ def home():
 def search():
     q = request.args.get("q", "")[:50]
     result = services.search(db.session, q=q, page=_page(), page_size=PAGE_SIZE) if q.strip() else None
+    if result is not None and _page() == 1:
+        fleet.record_usage(db.session, g.kiosk, "search")
+        db.session.commit()
     if request.args.get("partial") == "1":
         # Search-as-you-type swaps in just the results, rendered by the same template.
         return render_template("kiosk/_results.html", result=result, page_size=PAGE_SIZE)
@@ -132,6 +136,8 @@ def print_preview(task_code):
 def print_png(task_code):
     paper = _paper()
     guide, blocks = _blocks(task_code)
+    fleet.record_usage(db.session, g.kiosk, "print")
+    db.session.commit()
     return Response(render_png(blocks, paper), mimetype="image/png",
                     headers={"Content-Disposition": f'inline; filename="{task_code}-{paper.name}.png"'})
 
@@ -139,5 +145,7 @@ def print_png(task_code):
 @bp.get("/items/<string:task_code>/print.pdf")
 def print_pdf(task_code):
     guide, blocks = _blocks(task_code)
+    fleet.record_usage(db.session, g.kiosk, "print")
+    db.session.commit()
     return Response(render_pdf(blocks, PAPERS["a4"]), mimetype="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="{task_code}.pdf"'})

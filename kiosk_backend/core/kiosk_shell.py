@@ -15,14 +15,15 @@ class Tile:
     endpoint: str   # url_for endpoint
     icon: str       # file under static/icons/
     order: int
+    feature: str    # device-profile feature that switches the tile on
 
 
 _TILES: dict[str, Tile] = {}
 
 
-def register_tile(key: str, endpoint: str, icon: str, order: int) -> None:
+def register_tile(key: str, endpoint: str, icon: str, order: int, feature: str) -> None:
     """Domains put their home-screen tile here when their kiosk routes are imported."""
-    _TILES[key] = Tile(key, endpoint, icon, order)
+    _TILES[key] = Tile(key, endpoint, icon, order, feature)
 
 
 def tiles() -> list[Tile]:

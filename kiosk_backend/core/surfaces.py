@@ -1,5 +1,5 @@
-"""The HTML surfaces' parent blueprints. Each gets its own authentication hook as the
-matching capability lands (device credential for /kiosk, resident session for /m).
+"""The HTML surfaces' parent blueprints. app.py gives each its authentication hook
+(device credential for /kiosk, staff session for /admin, resident session for /m).
 
 Made per app by a function: a module-level parent blueprint would collect its children
 again for every app a test creates.
@@ -15,3 +15,7 @@ def kiosk_surface() -> Blueprint:
 
 def mobile_surface() -> Blueprint:
     return Blueprint("mobile", __name__, url_prefix="/m")
+
+
+def admin_surface() -> Blueprint:
+    return Blueprint("admin", __name__, url_prefix="/admin")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, g, request
 
@@ -44,11 +45,19 @@ def _after_request(response: Response) -> Response:
     return response
 
 
+def _elder_mode() -> bool:
+    """Elder mode as chosen on this screen, else the kiosk profile's default."""
+    if request.args.get("elder") in ("0", "1") or request.cookies.get("elder") in ("0", "1"):
+        return getattr(g, "elder", False)
+    profile = getattr(g, "profile", None)
+    return bool(profile and profile.ui.elder_mode_default) or getattr(g, "elder", False)
+
+
 def _template_context() -> dict:
     lang = getattr(g, "lang", "zh-CN")
     return {
         "lang": lang,
-        "elder": getattr(g, "elder", False),
+        "elder": _elder_mode(),
         "t": lambda key, **kw: translate(key, lang, **kw),
     }
 
@@ -73,7 +82,21 @@ def understood(notes: list[str], lang: str) -> str:
     return ", ".join(words) if lang == "en" else "”“".join(words)
 
 
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def local_time(moment) -> str:
+    """Times are stored in UTC and shown in China Standard Time."""
+    return moment.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+def holiday_line(holiday: dict) -> str:
+    return f"{holiday['date']} {'班' if holiday.get('open') else '休'} {holiday.get('note', '')}".rstrip()
+
+
 def init_app(app: Flask) -> None:
+    app.jinja_env.filters["local_time"] = local_time
+    app.jinja_env.filters["holiday_line"] = holiday_line
     app.jinja_env.filters["understood"] = understood
     app.jinja_env.filters["strip_step_number"] = strip_step_number
     app.jinja_env.filters["dict_without"] = dict_without

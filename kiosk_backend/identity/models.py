@@ -20,6 +20,8 @@ class StaffUser(TimestampMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     role: Mapped[str] = mapped_column(sa.String(16))
     active: Mapped[bool] = mapped_column(default=True)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
 
     def __repr__(self) -> str:
         return f"<StaffUser {self.username} ({self.role})>"
@@ -41,3 +43,29 @@ class ApiToken(TimestampMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<ApiToken {self.id} {self.name} of staff {self.staff_id}>"
+
+
+staff_site = sa.Table(
+    "identity_staff_site",
+    db.metadata,
+    sa.Column("staff_id", sa.ForeignKey("identity_staff.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("site_id", sa.ForeignKey("fleet_site.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class AdminSession(db.Model):
+    """A server-side console session: revocable, idle- and age-limited; the cookie holds
+    only a random token whose hash is stored here."""
+
+    __tablename__ = "identity_admin_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(sa.ForeignKey("identity_staff.id", ondelete="CASCADE"), index=True)
+    staff: Mapped[StaffUser] = relationship(lazy="joined")
+    csrf_token: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    ip: Mapped[str | None] = mapped_column(sa.String(64))

@@ -5,12 +5,13 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
+from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..core import audit
 from ..core.clock import utcnow
 from ..core.errors import Conflict, Invalid, NotFound, Unauthorized
 from ..core.tokens import new_token, token_hash
-from .models import ROLES, ApiToken, StaffUser
+from .models import ROLES, AdminSession, ApiToken, StaffUser, staff_site
 
 MIN_PASSWORD = 10
 
@@ -58,4 +59,87 @@ def revoke_token(session: Session, token_id: int, *, now=utcnow) -> None:
     if record is None:
         raise NotFound("No such token.", "没有该令牌。")
     record.revoked_at = record.revoked_at or now()
+    session.flush()
+
+
+# ===================================================================== console sessions
+
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+SESSION_IDLE = timedelta(minutes=30)
+SESSION_MAX_AGE = timedelta(hours=10)
+
+
+class LoginRefused(Unauthorized):
+    pass
+
+
+def login(session: Session, *, username: str, password: str, ip: str | None = None, now=utcnow) -> tuple[str, AdminSession]:
+    """Check a password and open a console session; returns (cookie token, session).
+
+    Five wrong passwords lock the account for 15 minutes; unknown users and wrong
+    passwords get the same answer. Raises LoginRefused.
+    """
+    moment = now()
+    user = session.scalar(sa.select(StaffUser).where(StaffUser.username == username))
+    if user is not None and user.locked_until is not None and user.locked_until > moment:
+        audit.record(session, actor=username, action="login.locked", ip=ip)
+        raise LoginRefused("Too many failed attempts; the account is locked for a while.",
+                           "密码错误次数过多，账号已暂时锁定，请 15 分钟后再试。")
+    if user is None or not user.active or not check_password_hash(user.password_hash, password):
+        if user is None:
+            check_password_hash(_DUMMY_HASH, password)  # same work whether or not the user exists
+        else:
+            user.failed_logins += 1
+            if user.failed_logins >= MAX_FAILED_LOGINS:
+                user.locked_until, user.failed_logins = moment + LOCKOUT, 0
+                audit.record(session, actor=username, action="login.lockout", ip=ip)
+        audit.record(session, actor=username, action="login.failed", ip=ip)
+        session.flush()
+        raise LoginRefused("Wrong username or password.", "用户名或密码不正确。")
+    user.failed_logins, user.locked_until = 0, None
+    token = new_token()
+    record = AdminSession(token_hash=token_hash(token), staff_id=user.id, csrf_token=new_token(24), created_at=moment,
+                          last_seen_at=moment, expires_at=moment + SESSION_MAX_AGE, ip=ip)
+    session.add(record)
+    audit.record(session, actor=username, action="login", ip=ip)
+    session.flush()
+    return token, record
+
+
+_DUMMY_HASH = generate_password_hash("timing equaliser", method="scrypt")
+
+
+def current_session(session: Session, token: str | None, *, now=utcnow) -> AdminSession | None:
+    """The live console session for a cookie token (sliding idle timeout), or None."""
+    if not token:
+        return None
+    moment = now()
+    record = session.scalar(sa.select(AdminSession).where(AdminSession.token_hash == token_hash(token)))
+    if (record is None or record.revoked_at is not None or record.expires_at <= moment
+            or moment - record.last_seen_at > SESSION_IDLE or not record.staff.active):
+        return None
+    if moment - record.last_seen_at > timedelta(minutes=1):  # fewer writes: touch at most once a minute
+        record.last_seen_at = moment
+    return record
+
+
+def logout(session: Session, record: AdminSession, *, now=utcnow) -> None:
+    record.revoked_at = record.revoked_at or now()
+    audit.record(session, actor=record.staff.username, action="logout", ip=record.ip)
+    session.flush()
+
+
+def site_scope(session: Session, staff: StaffUser) -> set[int] | None:
+    """Sites a staff member may see: None (all) for admins, their own for site managers."""
+    if staff.role == "admin":
+        return None
+    return set(session.scalars(sa.select(staff_site.c.site_id).where(staff_site.c.staff_id == staff.id)))
+
+
+def assign_sites(session: Session, staff: StaffUser, site_ids: list[int], *, actor: str) -> None:
+    session.execute(sa.delete(staff_site).where(staff_site.c.staff_id == staff.id))
+    if site_ids:
+        session.execute(sa.insert(staff_site), [{"staff_id": staff.id, "site_id": s} for s in site_ids])
+    audit.record(session, actor=actor, action="staff.sites", target=f"staff:{staff.username}", details={"sites": site_ids})
     session.flush()

@@ -20,23 +20,23 @@ def catalog(make_items):
 
 
 @pytest.mark.parametrize("text", NASTY)
-def test_odd_queries_never_break_search(client, catalog, text):
+def test_odd_queries_never_break_search(kiosk_client, catalog, text):
     q = quote(text, safe="")
     for path in (f"/api/v1/catalog/items?q={q}", f"/api/v1/catalog/suggest?q={q}", f"/kiosk/search?q={q}",
                  f"/kiosk/search?q={q}&partial=1", f"/api/v1/catalog/items?theme={q}&department={q}&bundle={q}"):
-        response = client.get(path)
+        response = kiosk_client.get(path)
         assert response.status_code in (200, 422), (path, response.status_code)
 
 
 @pytest.mark.parametrize("text", NASTY[1:])
-def test_odd_codes_and_names_in_paths_are_404_not_500(client, catalog, text):
+def test_odd_codes_and_names_in_paths_are_404_not_500(kiosk_client, catalog, text):
     segment = quote(text, safe="")
     for path in (f"/api/v1/catalog/items/{segment}", f"/kiosk/items/{segment}", f"/m/items/{segment}",
                  f"/kiosk/themes/{segment}", f"/kiosk/departments/{segment}", f"/kiosk/items/{segment}/print.png"):
-        assert client.get(path).status_code in (404, 308), path
+        assert kiosk_client.get(path).status_code in (404, 308), path
 
 
 @pytest.mark.parametrize("args", ["page=-1", "page=abc", "page=99999999999999999999", "page_size=1e3", "is_express=2"])
-def test_odd_paging_and_flags_are_refused_or_ignored_cleanly(client, catalog, args):
-    assert client.get(f"/api/v1/catalog/items?{args}").status_code == 422
-    assert client.get(f"/kiosk/search?q=sfz&{args}").status_code == 200
+def test_odd_paging_and_flags_are_refused_or_ignored_cleanly(kiosk_client, catalog, args):
+    assert kiosk_client.get(f"/api/v1/catalog/items?{args}").status_code == 422
+    assert kiosk_client.get(f"/kiosk/search?q=sfz&{args}").status_code == 200

@@ -1,0 +1,36 @@
+"""Admin console page of the catalog: import a file."""
+from __future__ import annotations
+
+from flask import Blueprint, g, render_template, request
+
+from ..core import audit
+from ..core.errors import Invalid
+from ..extensions import db
+from ..identity.admin import client_ip, require_admin_role
+from . import services
+
+bp = Blueprint("catalog", __name__)
+
+
+@bp.route("/catalog/import", methods=["GET", "POST"])
+def import_page():
+    require_admin_role()
+    if request.method == "GET":
+        return render_template("admin/catalog_import.html", report=None, error=None)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return render_template("admin/catalog_import.html", report=None,
+                               error=Invalid("Choose a file.", "请选择要导入的文件。")), 422
+    dry_run, skip_invalid = request.form.get("dry_run") == "1", request.form.get("skip_invalid") == "1"
+    try:
+        checked = services.check_file(upload.read(), filename=upload.filename)
+    except Invalid as exc:
+        return render_template("admin/catalog_import.html", report=None, error=exc), 422
+    result = services.import_items(db.session, checked, dry_run=dry_run, skip_invalid=skip_invalid)
+    report = result.report()
+    if result.written:
+        audit.record(db.session, actor=g.staff.username, action="catalog.import", target=upload.filename,
+                     details={k: report[k] for k in ("rows", "created", "updated", "skipped")}, ip=client_ip())
+    db.session.commit()
+    status = 422 if checked.problems and not result.written and not dry_run else 200
+    return render_template("admin/catalog_import.html", report=report, error=None, filename=upload.filename), status

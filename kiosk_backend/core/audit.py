@@ -1,0 +1,63 @@
+"""Append-only audit log of who did what.
+
+Rows are only ever inserted: the ORM refuses updates and deletes of AuditEntry, and no
+route offers either. Services record entries in the same transaction as the change, so
+an action and its audit entry are committed together or not at all.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from ..extensions import db
+from .clock import utcnow
+
+
+class AuditEntry(db.Model):
+    __tablename__ = "core_audit_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(sa.String(100), index=True)   # staff username, "kiosk:<number>", "system"
+    action: Mapped[str] = mapped_column(sa.String(64), index=True)   # e.g. "kiosk.revoke"
+    target: Mapped[str | None] = mapped_column(sa.String(200))        # e.g. "kiosk:JZ-0001"
+    details: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    ip: Mapped[str | None] = mapped_column(sa.String(64))
+
+    def __repr__(self) -> str:
+        return f"<AuditEntry {self.id} {self.actor} {self.action} {self.target}>"
+
+
+class AuditLogIsAppendOnly(Exception):
+    pass
+
+
+@sa.event.listens_for(Session, "before_flush")
+def _refuse_changes(session, _context, _instances):
+    for obj in (*session.dirty, *session.deleted):
+        if isinstance(obj, AuditEntry) and (obj in session.deleted or session.is_modified(obj)):
+            raise AuditLogIsAppendOnly("audit entries are never changed or deleted")
+
+
+def record(session: Session, *, actor: str, action: str, target: str | None = None,
+           details: dict | None = None, ip: str | None = None, now=utcnow) -> AuditEntry:
+    entry = AuditEntry(at=now(), actor=actor, action=action, target=target, details=details or {}, ip=ip)
+    session.add(entry)
+    return entry
+
+
+def search(session: Session, *, actor: str | None = None, action: str | None = None, target: str | None = None,
+           limit: int = 200, before_id: int | None = None) -> list[AuditEntry]:
+    query = sa.select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if actor:
+        query = query.where(AuditEntry.actor == actor)
+    if action:
+        query = query.where(AuditEntry.action.startswith(action))
+    if target:
+        query = query.where(AuditEntry.target.contains(target))
+    if before_id:
+        query = query.where(AuditEntry.id < before_id)
+    return list(session.scalars(query))

@@ -1,0 +1,1 @@
+"""Kiosk fleet: sites, device profiles, enrolment, heartbeats, commands."""

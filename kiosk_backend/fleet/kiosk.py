@@ -1,0 +1,93 @@
+"""The kiosk surface's gate: every kiosk page needs an enrolled, authorized kiosk.
+
+A kiosk browser holds its credential in an HttpOnly cookie set at activation; device
+agents may send ``Authorization: Kiosk <credential>`` instead.
+"""
+from __future__ import annotations
+
+from flask import (Blueprint, Response, current_app, g, redirect, render_template, request, url_for)
+
+from ..core.errors import Invalid
+from ..extensions import db
+from . import services
+
+bp = Blueprint("fleet", __name__)
+
+COOKIE = "kiosk_credential"
+COOKIE_MAX_AGE = 5 * 365 * 24 * 3600
+# Pages a kiosk can open before it is enrolled, or that must work while the backend is half there.
+OPEN_ENDPOINTS = {"kiosk.fleet.activate", "kiosk.shell.offline", "kiosk.shell.service_worker", "kiosk.shell.ping"}
+
+
+def credential_from_request() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "kiosk" and value.strip():
+        return value.strip()
+    return request.cookies.get(COOKIE)
+
+
+def profiles() -> dict:
+    return current_app.extensions["device_profiles"]
+
+
+def require_kiosk():
+    """before_request of the kiosk surface."""
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    kiosk = services.authenticate(db.session, credential_from_request())
+    if kiosk is None or kiosk.state == "revoked":
+        response = redirect(url_for("kiosk.fleet.activate"))
+        response.delete_cookie(COOKIE)
+        return response
+    g.kiosk = kiosk
+    g.profile = profiles().get(kiosk.profile)
+    if kiosk.state == "pending":
+        return Response(render_template("kiosk/pending.html", kiosk=kiosk), status=403)
+    if kiosk.maintenance and request.endpoint != "kiosk.shell.help":
+        nearest = services.nearest_open_sites(db.session, kiosk.site)
+        return Response(render_template("kiosk/maintenance.html", kiosk=kiosk, nearest=nearest), status=503,
+                        headers={"Retry-After": "60"})
+    return None
+
+
+def kiosk_context() -> dict:
+    """What every kiosk template may use: the kiosk, its profile and effective settings."""
+    kiosk = getattr(g, "kiosk", None)
+    profile = getattr(g, "profile", None)
+    if kiosk is None:
+        return {"kiosk": None, "profile": None}
+    settings = kiosk.settings or {}
+    return {
+        "kiosk": kiosk,
+        "profile": profile,
+        "idle_seconds": settings.get("idle_timeout_seconds") or (profile.idle_seconds if profile else None),
+        "idle_warning_seconds": settings.get("idle_warning_seconds") or (profile.idle_warning_seconds if profile else None),
+        "printer_kind": profile.printer_kind if profile else "thermal80",
+        "feature": (lambda name: profile is None or profile.has(name)),
+    }
+
+
+@bp.route("/activate", methods=["GET", "POST"])
+def activate():
+    """The activation screen of a new kiosk: type (or scan) the enrolment code."""
+    error = None
+    if request.method == "POST":
+        code = request.form.get("code", "")
+        profile = request.form.get("profile", "")
+        try:
+            kiosk, credential = services.activate(db.session, code=code, profile=profile,
+                                                  app_version=request.form.get("app_version") or None,
+                                                  known_profiles=profiles().keys())
+        except Invalid as exc:
+            db.session.rollback()
+            error = exc
+        else:
+            db.session.commit()
+            response = redirect(url_for("kiosk.catalog.home"))
+            response.set_cookie(COOKIE, credential, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Strict",
+                                secure=request.is_secure, path="/")
+            return response
+    status = 422 if error else 200
+    return render_template("kiosk/activate.html", profiles=sorted(profiles().values(), key=lambda p: p.model),
+                           error=error, code=request.form.get("code", request.args.get("code", ""))), status

@@ -1,0 +1,156 @@
+"""Fleet tables: sites, kiosks, enrolment codes, heartbeats, commands, alerts, usage."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..core.clock import utcnow
+from ..core.models import TimestampMixin
+from ..extensions import db
+
+SITE_KINDS = {"bank_branch": "银行网点", "post_office": "邮政网点", "community_centre": "社区服务中心",
+              "service_hall": "政务服务大厅"}
+KIOSK_STATES = ("pending", "authorized", "revoked")
+COMMAND_KINDS = ("reload", "maintenance_on", "maintenance_off", "show_message", "apply_settings")
+COMMAND_STATES = ("pending", "delivered", "acked", "expired", "cancelled")
+ALERT_KINDS = ("offline", "paper_out", "peripheral_error")
+USAGE_KINDS = ("session", "search", "print")
+
+
+class Site(TimestampMixin, db.Model):
+    """网点: where kiosks stand."""
+
+    __tablename__ = "fleet_site"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(16), unique=True)  # short, prefixes kiosk numbers
+    kind: Mapped[str] = mapped_column(sa.String(24))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    province_code: Mapped[str] = mapped_column(sa.String(2))
+    city_code: Mapped[str] = mapped_column(sa.String(4))
+    county_code: Mapped[str | None] = mapped_column(sa.String(6))
+    address: Mapped[str] = mapped_column(sa.String(300))
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
+    phone: Mapped[str | None] = mapped_column(sa.String(40))
+    # {"mon": [["09:00", "17:00"]], ..., "sun": []}
+    opening_hours: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    # [{"date": "2026-10-01", "open": false, "note": "国庆节"}, {"date": "2026-10-11", "open": true, "note": "调休上班"}]
+    holidays: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
+
+    kiosks: Mapped[list["Kiosk"]] = relationship(back_populates="site", order_by="Kiosk.number")
+
+    def __repr__(self) -> str:
+        return f"<Site {self.code} {self.name}>"
+
+
+class Kiosk(TimestampMixin, db.Model):
+    __tablename__ = "fleet_kiosk"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(sa.String(24), unique=True)  # shown on screen, e.g. JZ01-03
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("fleet_site.id"), index=True)
+    site: Mapped[Site] = relationship(back_populates="kiosks", lazy="joined")
+    profile: Mapped[str] = mapped_column(sa.String(64))
+    state: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    credential_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    credential_issued_at: Mapped[datetime | None]
+    rotate_requested: Mapped[bool] = mapped_column(default=False)
+    app_version: Mapped[str | None] = mapped_column(sa.String(32))
+    last_seen_at: Mapped[datetime | None]
+    last_seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    peripherals: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    session_active: Mapped[bool] = mapped_column(default=False)
+    maintenance: Mapped[bool] = mapped_column(default=False)
+    settings: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    authorized_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    def __repr__(self) -> str:
+        return f"<Kiosk {self.number} ({self.state})>"
+
+
+class EnrolmentCode(db.Model):
+    """A site-scoped, expiring, single-use code a new kiosk types in. Only its hash is kept."""
+
+    __tablename__ = "fleet_enrolment_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("fleet_site.id"), index=True)
+    site: Mapped[Site] = relationship(lazy="joined")
+    code_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    hint: Mapped[str] = mapped_column(sa.String(8))  # last characters, so admins can tell codes apart
+    profile: Mapped[str | None] = mapped_column(sa.String(64))
+    pre_authorized: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(sa.String(64))
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    kiosk_id: Mapped[int | None] = mapped_column(sa.ForeignKey("fleet_kiosk.id"))
+
+    def __repr__(self) -> str:
+        return f"<EnrolmentCode {self.id} …{self.hint} site {self.site_id}>"
+
+
+class Heartbeat(db.Model):
+    __tablename__ = "fleet_heartbeat"
+    __table_args__ = (sa.Index("ix_fleet_heartbeat_kiosk_at", "kiosk_id", "received_at"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    kiosk_id: Mapped[int] = mapped_column(sa.ForeignKey("fleet_kiosk.id", ondelete="CASCADE"))
+    received_at: Mapped[datetime]
+    seq: Mapped[int] = mapped_column(sa.BigInteger)
+    app_version: Mapped[str | None] = mapped_column(sa.String(32))
+    status: Mapped[str] = mapped_column(sa.String(16))  # online | degraded at the time of the beat
+    peripherals: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    session_active: Mapped[bool] = mapped_column(default=False)
+
+
+class KioskCommand(db.Model):
+    __tablename__ = "fleet_command"
+    __table_args__ = (sa.Index("ix_fleet_command_kiosk_state", "kiosk_id", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kiosk_id: Mapped[int] = mapped_column(sa.ForeignKey("fleet_kiosk.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(24))
+    payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    force: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(sa.String(64))
+    expires_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    acked_at: Mapped[datetime | None]
+
+    def __repr__(self) -> str:
+        return f"<KioskCommand {self.id} {self.kind} {self.state}>"
+
+
+class Alert(db.Model):
+    __tablename__ = "fleet_alert"
+    __table_args__ = (sa.Index("ix_fleet_alert_open", "kiosk_id", "kind", "resolved_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kiosk_id: Mapped[int] = mapped_column(sa.ForeignKey("fleet_kiosk.id", ondelete="CASCADE"))
+    kiosk: Mapped[Kiosk] = relationship(lazy="joined")
+    kind: Mapped[str] = mapped_column(sa.String(24))
+    detail: Mapped[str | None] = mapped_column(sa.String(200))
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(sa.String(64))
+    resolved_at: Mapped[datetime | None]
+
+
+class UsageEvent(db.Model):
+    __tablename__ = "fleet_usage_event"
+    __table_args__ = (sa.Index("ix_fleet_usage_site_at", "site_id", "at"),
+                      sa.Index("ix_fleet_usage_kiosk_at", "kiosk_id", "at"))
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    kiosk_id: Mapped[int] = mapped_column(sa.ForeignKey("fleet_kiosk.id", ondelete="CASCADE"))
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("fleet_site.id"))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    at: Mapped[datetime] = mapped_column(default=utcnow)

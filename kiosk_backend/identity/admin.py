@@ -1,0 +1,99 @@
+"""The admin console's gate (server-side sessions, CSRF, roles), login/logout and the audit log."""
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+
+from ..core import audit
+from ..core.errors import Forbidden, Unauthorized
+from ..extensions import db
+from . import services
+
+bp = Blueprint("identity", __name__)
+
+COOKIE = "kiosk_admin"
+OPEN_ENDPOINTS = {"admin.identity.login"}
+CONSOLE_ROLES = ("admin", "site_manager")
+
+
+def require_staff_session():
+    """before_request of the admin surface: a live session, a console role, and a valid
+    CSRF token on every state-changing request."""
+    record = services.current_session(db.session, request.cookies.get(COOKIE))
+    g.admin_session = record
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    if record is None:
+        db.session.commit()
+        return redirect(url_for("admin.identity.login", next=request.full_path if request.method == "GET" else None))
+    if record.staff.role not in CONSOLE_ROLES:
+        raise Forbidden("The console is for admins and site managers.", "管理后台仅限管理员和网点负责人使用。")
+    g.staff = record.staff
+    g.site_ids = services.site_scope(db.session, record.staff)
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        check_csrf(record)
+    return None
+
+
+def check_csrf(record) -> None:
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+    if not hmac.compare_digest(sent.encode(), record.csrf_token.encode()):
+        abort(400, description="csrf")
+
+
+def require_admin_role() -> None:
+    if g.staff.role != "admin":
+        raise Forbidden("Only administrators may do this.", "仅管理员可以进行此操作。")
+
+
+def admin_context() -> dict:
+    record = getattr(g, "admin_session", None)
+    return {"staff": record.staff if record else None, "csrf_token": record.csrf_token if record else ""}
+
+
+def client_ip() -> str | None:
+    return request.remote_addr
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    error = None
+    if request.method == "POST":
+        try:
+            token, _record = services.login(db.session, username=request.form.get("username", "").strip(),
+                                            password=request.form.get("password", ""), ip=client_ip())
+        except Unauthorized as exc:
+            db.session.commit()  # failed attempts and lockouts are recorded
+            error = exc
+        else:
+            db.session.commit()
+            target = request.args.get("next") or ""
+            if not target.startswith("/admin/") or target.startswith("//"):
+                target = url_for("admin.fleet.grid")
+            response = redirect(target)
+            response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", secure=request.is_secure,
+                                path="/admin")
+            return response
+    return render_template("admin/login.html", error=error), (401 if error else 200)
+
+
+@bp.post("/logout")
+def logout():
+    services.logout(db.session, g.admin_session)
+    db.session.commit()
+    response = redirect(url_for("admin.identity.login"))
+    response.delete_cookie(COOKIE, path="/admin")
+    response.headers["Clear-Site-Data"] = '"cookies", "storage"'
+    return response
+
+
+@bp.get("/audit")
+def audit_log():
+    """The append-only audit log, newest first, filterable."""
+    require_admin_role()
+    args = request.args
+    before = args.get("before", type=int)
+    entries = audit.search(db.session, actor=args.get("actor") or None, action=args.get("action") or None,
+                           target=args.get("target") or None, before_id=before, limit=100)
+    return render_template("admin/audit.html", entries=entries, args=args)
