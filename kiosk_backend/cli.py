@@ -9,6 +9,7 @@
     kiosk bench search               search latency at 1,500 / 15,000 / 150,000 items
     kiosk bench http                 search throughput under gunicorn vs. a bare hello
     kiosk bench import               catalog import time
+    kiosk bench heartbeat            heartbeat throughput under gunicorn
 """
 from __future__ import annotations
 
@@ -227,7 +228,7 @@ def bench_cli():
 @click.option("--queries", default=2000, show_default=True, help="Queries per size.")
 def bench_search(sizes: str, queries: int):
     """Search latency (p50/p95/p99) for a mixed query set, in-process, on a scratch database."""
-    from .catalog.bench import run_search_benchmark
+    from .benchmarks.catalog import run_search_benchmark
 
     run_search_benchmark([int(s) for s in sizes.split(",")], queries, echo=click.echo,
                          database_url=os.environ.get("KIOSK_BENCH_DATABASE_URL"))
@@ -241,16 +242,30 @@ def bench_search(sizes: str, queries: int):
 @click.option("--connections", default=8, show_default=True)
 def bench_http(items: int, seconds: float, workers: int, threads: int, connections: int):
     """Search endpoint throughput under gunicorn, side by side with a bare JSON hello."""
-    from .catalog.bench import run_http_benchmark
+    from .benchmarks.catalog import run_http_benchmark
 
     run_http_benchmark(items, seconds, workers=workers, threads=threads, connections=connections, echo=click.echo,
                        database_url=os.environ.get("KIOSK_BENCH_DATABASE_URL"))
+
+
+@bench_cli.command("heartbeat")
+@click.option("--kiosks", default=500, show_default=True, help="Enrolled kiosks the load rotates over.")
+@click.option("--seconds", default=15.0, show_default=True)
+@click.option("--workers", default=2, show_default=True)
+@click.option("--threads", default=4, show_default=True)
+@click.option("--connections", default=16, show_default=True)
+def bench_heartbeat(kiosks: int, seconds: float, workers: int, threads: int, connections: int):
+    """Heartbeat throughput under gunicorn (wrk as the load generator)."""
+    from .benchmarks.heartbeat import run_heartbeat_benchmark
+
+    run_heartbeat_benchmark(kiosks, seconds, workers=workers, threads=threads, connections=connections,
+                            echo=click.echo, database_url=os.environ.get("KIOSK_BENCH_DATABASE_URL"))
 
 
 @bench_cli.command("import")
 @click.option("--items", default=15000, show_default=True)
 def bench_import(items: int):
     """Time `catalog import` of N generated items into a scratch database."""
-    from .catalog.bench import run_import_benchmark
+    from .benchmarks.catalog import run_import_benchmark
 
     run_import_benchmark(items, echo=click.echo, database_url=os.environ.get("KIOSK_BENCH_DATABASE_URL"))

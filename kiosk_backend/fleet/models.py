@@ -61,6 +61,7 @@ class Kiosk(TimestampMixin, db.Model):
     rotate_requested: Mapped[bool] = mapped_column(default=False)
     app_version: Mapped[str | None] = mapped_column(sa.String(32))
     last_seen_at: Mapped[datetime | None]
+    history_at: Mapped[datetime | None]  # when the last heartbeat history row was written
     last_seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     peripherals: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     session_active: Mapped[bool] = mapped_column(default=False)

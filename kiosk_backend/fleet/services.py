@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..core import audit
 from ..core.clock import utcnow
@@ -34,6 +35,9 @@ COMMAND_TTL_MINUTES = {"reload": 10, "maintenance_on": 60, "maintenance_off": 60
                        "apply_settings": 60}
 # Commands that would interrupt a resident; they wait while a session is active unless forced.
 INTERRUPTING = {"reload", "maintenance_on"}
+# Heartbeat history keeps every change and otherwise one sample per kiosk per 5 minutes:
+# a row per beat would be 86 million rows a day for 30,000 kiosks.
+HISTORY_SAMPLE = timedelta(minutes=5)
 SETTINGS_KEYS = {"idle_timeout_seconds": (int, 30, 600), "idle_warning_seconds": (int, 20, 120),
                  "elder_mode_default": (bool, None, None), "font_scale": (float, 0.8, 2.0)}
 
@@ -235,10 +239,11 @@ def _new_kiosk(session: Session, site: Site, *, profile: str, app_version: str |
 
 
 def authenticate(session: Session, credential: str | None) -> Kiosk | None:
-    """The kiosk holding ``credential`` (any state), or None."""
+    """The kiosk holding ``credential`` (any state), or None. The site loads only if used."""
     if not credential:
         return None
-    return session.scalar(sa.select(Kiosk).where(Kiosk.credential_hash == token_hash(credential)))
+    return session.scalar(sa.select(Kiosk).where(Kiosk.credential_hash == token_hash(credential))
+                          .options(lazyload(Kiosk.site)))
 
 
 def get_kiosk(session: Session, kiosk_id: int, site_ids: set[int] | None = None) -> Kiosk:
@@ -294,28 +299,44 @@ def record_heartbeat(session: Session, kiosk: Kiosk, *, seq: int, app_version: s
                      peripherals: Mapping[str, str], session_active: bool, now=utcnow) -> dict:
     """Store a heartbeat and answer with the status and the commands due.
 
-    Beats that arrive out of order (seq not above the last one, without a restart to 0)
-    are recorded in the history but do not overwrite the kiosk's current state.
+    The hot path of the fleet (≈ 1,000 a second for 30,000 kiosks): one UPDATE of the
+    kiosk row and one SELECT of due commands; a history row only when something changed
+    or every HISTORY_SAMPLE. Beats that arrive out of order (seq not above the last one,
+    without a restart to 0 or 1) refresh liveness but not the kiosk's reported state.
     """
     moment = now()
-    fresh = seq > kiosk.last_seq or seq <= 1
+    if session.get_bind().dialect.name == "postgresql":
+        # Liveness data: losing the last fraction of a second of beats in a database crash
+        # is harmless, and not waiting for the WAL flush multiplies throughput.
+        session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
+    peripherals = dict(peripherals)
     status = kiosk_status(moment, peripherals, moment)
-    session.add(Heartbeat(kiosk_id=kiosk.id, received_at=moment, seq=seq, app_version=app_version, status=status,
-                          peripherals=dict(peripherals), session_active=session_active))
-    if fresh:
-        if session_active and not kiosk.session_active:
-            session.add(UsageEvent(kiosk_id=kiosk.id, site_id=kiosk.site_id, kind="session", at=moment))
-        if dict(peripherals) != (kiosk.peripherals or {}):
-            _peripheral_alerts(session, kiosk, peripherals, moment)
-        kiosk.last_seq, kiosk.peripherals, kiosk.session_active = seq, dict(peripherals), session_active
-        kiosk.app_version = app_version or kiosk.app_version
-        if profile:
-            kiosk.profile = profile
-    if kiosk.last_seen_at is None or moment - kiosk.last_seen_at > timedelta(seconds=HEARTBEAT_SECONDS * 3):
-        _resolve(session, kiosk, "offline", moment)
-    kiosk.last_seen_at = moment
-    commands = _due_commands(session, kiosk, moment)
-    session.flush()
+    fresh = seq > kiosk.last_seq or seq <= 1
+    values: dict[str, Any] = {"last_seen_at": moment}
+    changed = False
+    with session.no_autoflush:
+        if fresh:
+            new_version = app_version or kiosk.app_version
+            changed = (peripherals != (kiosk.peripherals or {}) or session_active != kiosk.session_active
+                       or new_version != kiosk.app_version)
+            if session_active and not kiosk.session_active:
+                session.execute(sa.insert(UsageEvent).values(kiosk_id=kiosk.id, site_id=kiosk.site_id, kind="session", at=moment))
+            if peripherals != (kiosk.peripherals or {}):
+                _peripheral_alerts(session, kiosk, peripherals, moment)
+            values.update(last_seq=seq, peripherals=peripherals, session_active=session_active,
+                          app_version=new_version, profile=profile or kiosk.profile)
+        if changed or kiosk.history_at is None or moment - kiosk.history_at >= HISTORY_SAMPLE:
+            session.execute(sa.insert(Heartbeat).values(
+                kiosk_id=kiosk.id, received_at=moment, seq=seq, app_version=app_version, status=status,
+                peripherals=peripherals, session_active=session_active))
+            values["history_at"] = moment
+        if kiosk.last_seen_at is None or moment - kiosk.last_seen_at > timedelta(seconds=HEARTBEAT_SECONDS * 3):
+            _resolve(session, kiosk, "offline", moment)
+        session.execute(sa.update(Kiosk).where(Kiosk.id == kiosk.id).values(**values)
+                        .execution_options(synchronize_session=False))
+        for key, value in values.items():  # keep the caller's object in step without a second write
+            set_committed_value(kiosk, key, value)
+        commands = _due_commands(session, kiosk, moment)
     return {"status": status, "server_time": moment, "interval": HEARTBEAT_SECONDS,
             "maintenance": kiosk.maintenance, "rotate_credential": kiosk.rotate_requested, "commands": commands}
 
@@ -398,15 +419,15 @@ def issue_command(session: Session, kiosk: Kiosk, *, kind: str, actor: str, payl
 
 
 def _due_commands(session: Session, kiosk: Kiosk, moment: datetime) -> list[dict]:
-    session.execute(sa.update(KioskCommand)
-                    .where(KioskCommand.kiosk_id == kiosk.id, KioskCommand.state.in_(("pending", "delivered")),
-                           KioskCommand.expires_at <= moment)
-                    .values(state="expired").execution_options(synchronize_session=False))
+    """Commands to send now; marks them delivered and expires stale ones (usually none)."""
     due = session.scalars(sa.select(KioskCommand)
                           .where(KioskCommand.kiosk_id == kiosk.id, KioskCommand.state.in_(("pending", "delivered")))
                           .order_by(KioskCommand.id)).all()
     out = []
     for command in due:
+        if command.expires_at <= moment:
+            command.state = "expired"
+            continue
         if command.kind in INTERRUPTING and kiosk.session_active and not command.force:
             continue  # wait until the resident is done
         if command.state == "pending":

@@ -63,6 +63,7 @@ def upgrade():
     sa.Column('rotate_requested', sa.Boolean(), nullable=False),
     sa.Column('app_version', sa.String(length=32), nullable=True),
     sa.Column('last_seen_at', sa.DateTime(), nullable=True),
+    sa.Column('history_at', sa.DateTime(), nullable=True),
     sa.Column('last_seq', sa.BigInteger(), nullable=False),
     sa.Column('peripherals', sa.JSON(), nullable=False),
     sa.Column('session_active', sa.Boolean(), nullable=False),

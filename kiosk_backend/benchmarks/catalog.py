@@ -1,4 +1,4 @@
-"""Benchmarks for catalog search and import (run by ``kiosk bench search|import``).
+"""Benchmarks for catalog search and import (run by ``kiosk bench search|http|import``).
 
 Each size gets a scratch database (a temporary SQLite file, or a fresh schema in the
 PostgreSQL database named by KIOSK_BENCH_DATABASE_URL) migrated to head, filled with the
@@ -10,14 +10,10 @@ from __future__ import annotations
 import json
 import platform
 import statistics
-import tempfile
 import time
-import uuid
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
-import sqlalchemy as sa
+from . import gunicorn, have_wrk, scratch_app, wrk
 
 QUERY_MIX = {
     "2-char": ["社保", "户口", "医保", "护照", "低保", "驾照", "公积金", "结婚", "退休", "残疾"],
@@ -29,47 +25,10 @@ QUERY_MIX = {
 }
 
 
-@contextmanager
-def scratch_app(database_url: str | None) -> Iterator:
-    from ..app import create_app
-    from ..cli import upgrade_database
-    from ..extensions import db
-
-    with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as tmp:
-        schema = None
-        if database_url:
-            schema = f"bench_{uuid.uuid4().hex[:8]}"
-            admin = sa.create_engine(_pg(database_url))
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-            sep = "&" if "?" in database_url else "?"
-            url = f"{database_url}{sep}options=-csearch_path%3D{schema}"
-        else:
-            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": tmp, "SECRET_KEY": "bench"})
-        try:
-            with app.app_context():
-                upgrade_database()
-                yield app, db
-                db.session.remove()
-                db.engine.dispose()
-        finally:
-            if schema:
-                with admin.begin() as conn:
-                    conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-                admin.dispose()
-
-
-def _pg(url: str) -> str:
-    from ..config import normalize_database_url
-
-    return normalize_database_url(url)
-
-
 def _fill(db, size: int) -> tuple[int, float]:
-    from . import services
-    from .generate import generate_items
-    from .importer import Checked
+    from ..catalog import services
+    from ..catalog.generate import generate_items
+    from ..catalog.importer import Checked
 
     demo = services.load_demo_catalog(db.session)
     extra = max(0, size - demo.created)
@@ -88,7 +47,7 @@ def _index_megabytes(db) -> float:
     import gc
     import tracemalloc
 
-    from . import services
+    from ..catalog import services
 
     gc.collect()
     tracemalloc.start()
@@ -109,7 +68,7 @@ def _percentile(samples: list[float], p: float) -> float:
 
 def run_search_benchmark(sizes: list[int], queries: int, *, echo: Callable[[str], None] = print,
                          database_url: str | None = None) -> list[dict]:
-    from . import services
+    from ..catalog import services
 
     dialect = "postgresql" if database_url else "sqlite"
     echo(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
@@ -149,8 +108,8 @@ def run_search_benchmark(sizes: list[int], queries: int, *, echo: Callable[[str]
 
 
 def run_import_benchmark(items: int, *, echo: Callable[[str], None] = print, database_url: str | None = None) -> float:
-    from . import services
-    from .generate import generate_items
+    from ..catalog import services
+    from ..catalog.generate import generate_items
 
     dialect = "postgresql" if database_url else "sqlite"
     data = json.dumps(list(generate_items(items)), ensure_ascii=False).encode()
@@ -227,61 +186,31 @@ def _load(port: int, paths: list[str], seconds: float, connections: int) -> tupl
 
 
 def _wrk(port: int, paths: list[str], seconds: float, connections: int) -> tuple[int, int]:
-    """Requests and errors measured by wrk (a C load generator, Debian package ``wrk``),
-    which leaves the CPU to the server far better than a Python client can."""
-    import re
-    import shutil
-    import subprocess
     from urllib.parse import quote
 
-    lua = "paths = {" + ",".join('"' + quote(p, safe="/?=&") + '"' for p in paths) + "}\n" + (
-        "counter = 0\n"
-        "request = function()\n  counter = counter + 1\n"
-        "  return wrk.format('GET', paths[(counter % #paths) + 1])\nend\n"
-        "done = function(summary, latency, requests)\n"
-        "  io.write(string.format('RESULT %d %d\\n', summary.requests, summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))\nend\n")
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
-        fh.write(lua)
-    out = subprocess.run([shutil.which("wrk"), "-t2", f"-c{connections}", f"-d{int(seconds)}s", "-s", fh.name,
-                          f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True).stdout
-    Path(fh.name).unlink()
-    requests, errors = map(int, re.search(r"RESULT (\d+) (\d+)", out).groups())
-    return requests, errors
+    lua = ("paths = {" + ",".join('"' + quote(p, safe="/?=&") + '"' for p in paths) + "}\n"
+           "counter = 0\n"
+           "request = function()\n  counter = counter + 1\n"
+           "  return wrk.format('GET', paths[(counter % #paths) + 1])\nend\n")
+    return wrk(port, lua, seconds, connections)
 
 
 def run_http_benchmark(items: int, seconds: float, *, workers: int = 2, threads: int = 4, connections: int = 8,
                        echo: Callable[[str], None] = print, database_url: str | None = None) -> dict:
-    import os
-    import shutil
-    import socket
-    import subprocess
-    import sys
 
     dialect = "postgresql" if database_url else "sqlite"
     with scratch_app(database_url) as (app, db):
         items, _ = _fill(db, items)
-        url = str(db.engine.url.render_as_string(hide_password=False))
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        env = {**os.environ, "KIOSK_DATABASE_URL": url, "KIOSK_SECRET_KEY": "bench",
+        env = {"KIOSK_DATABASE_URL": db.engine.url.render_as_string(hide_password=False), "KIOSK_SECRET_KEY": "bench",
                "KIOSK_INSTANCE_PATH": app.instance_path}
-        worker = ["-k", "gthread", "--threads", str(threads)] if threads > 1 else ["-k", "sync"]
-        cmd = [sys.executable, "-m", "gunicorn", "-w", str(workers), *worker,
-               "-b", f"127.0.0.1:{port}", "--log-level", "warning", "kiosk_backend.catalog.bench:bench_app()"]
-        server = subprocess.Popen(cmd, env=env)
-        try:
-            _wait_for(port)
+        with gunicorn("kiosk_backend.benchmarks.catalog:bench_app()", env=env, workers=workers, threads=threads) as port:
             queries = [q for qs in QUERY_MIX.values() for q in qs]
             search_paths = [f"/api/v1/catalog/items?q={q}&page_size=20" for q in queries]
-            load = _wrk if shutil.which("wrk") else _load
+            load = _wrk if have_wrk() else _load
             client = "wrk" if load is _wrk else "python threads (install wrk for a lighter client)"
             load(port, search_paths + ["/bench/hello"], 2, connections)  # warm every worker's index
             hello, hello_err = load(port, ["/bench/hello"], seconds, connections)
             search, search_err = load(port, search_paths, seconds, connections)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
     hello_rps, search_rps = hello / seconds, search / seconds
     ratio = search_rps / hello_rps if hello_rps else 0.0
     echo(f"gunicorn {workers} workers × {threads} threads, {connections} keep-alive connections from {client}, "
@@ -292,16 +221,3 @@ def run_http_benchmark(items: int, seconds: float, *, workers: int = 2, threads:
     return {"hello_rps": hello_rps, "search_rps": search_rps, "ratio": ratio}
 
 
-def _wait_for(port: int, timeout: float = 60.0) -> None:
-    import http.client
-
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("gunicorn did not start")
