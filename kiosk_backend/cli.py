@@ -175,22 +175,31 @@ def catalog_generate(count: int, out: Path, seed: int):
 @click.argument("username")
 @click.option("--password", envvar="KIOSK_ADMIN_PASSWORD", help="Default: asked for (or $KIOSK_ADMIN_PASSWORD).")
 @click.option("--role", type=click.Choice(["admin", "site_manager", "helper"]), default="admin", show_default=True)
+@click.option("--site", "site_codes", multiple=True, help="Site code a site manager looks after (repeatable).")
 @with_appcontext
-def create_admin(username: str, password: str | None, role: str):
-    """Create a staff account (admin by default)."""
+def create_admin(username: str, password: str | None, role: str, site_codes: tuple[str, ...]):
+    """Create a staff account (admin by default; site managers with --site)."""
     from .core.errors import DomainError
+    from .fleet.models import Site
     from .identity import services as identity
+
+    sites = db.session.scalars(sa.select(Site).where(Site.code.in_(site_codes))).all() if site_codes else []
+    missing = set(site_codes) - {site.code for site in sites}
+    if missing:
+        raise click.ClickException(f"Unknown site code(s): {', '.join(sorted(missing))} / 网点编号不存在")
 
     if not password:
         if not sys.stdin.isatty():
             raise click.UsageError("No terminal to ask for a password: pass --password or set KIOSK_ADMIN_PASSWORD.")
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        identity.create_staff(db.session, username=username, password=password, role=role)
+        user = identity.create_staff(db.session, username=username, password=password, role=role)
     except DomainError as exc:
         raise click.ClickException(f"{exc.message} / {exc.message_zh}") from None
+    if sites:
+        identity.assign_sites(db.session, user, [site.id for site in sites], actor="cli")
     db.session.commit()
-    click.echo(f"created {role} {username}")
+    click.echo(f"created {role} {username}" + (f" for {', '.join(site_codes)}" if site_codes else ""))
 
 
 @click.group("token")

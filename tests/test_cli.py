@@ -103,3 +103,16 @@ def test_the_console_script_lists_its_commands(tmp_path, monkeypatch):
     assert result.exit_code == 0
     for command in ("demo", "catalog", "create-admin", "token", "bench", "db"):
         assert f"  {command}" in result.output, command
+
+
+def test_a_site_manager_is_created_for_named_sites(runner, make_site):
+    from kiosk_backend.identity import services as identity
+    from kiosk_backend.identity.models import StaffUser
+
+    site = make_site()
+    result = runner.invoke(args=["create-admin", "li", "--password", "a long passphrase", "--role", "site_manager",
+                                 "--site", site.code])
+    assert result.exit_code == 0, result.output
+    user = db.session.scalar(sa.select(StaffUser).where(StaffUser.username == "li"))
+    assert identity.site_scope(db.session, user) == {site.id}
+    assert runner.invoke(args=["create-admin", "wu", "--password", "a long passphrase", "--site", "NOPE"]).exit_code != 0
