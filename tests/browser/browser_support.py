@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -25,11 +26,24 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
-# The device profiles of UX.md: portrait and landscape kiosks, the community tablet.
+# The device profiles (device_profiles/*.json): portrait post-office and landscape bank
+# kiosks, the community tablet. Each test runs in the screen size of its kiosk's profile.
+POST_OFFICE, BANK, COMMUNITY = "post-office-portrait", "bank-lobby-landscape", "community-tablet"
 PORTRAIT = {"width": 1080, "height": 1920}
 LANDSCAPE = {"width": 1920, "height": 1080}
 TABLET = {"width": 1280, "height": 800}
+SCREENS = {POST_OFFICE: PORTRAIT, BANK: LANDSCAPE, COMMUNITY: TABLET}
 VIEWPORTS = {"portrait": PORTRAIT, "landscape": LANDSCAPE, "tablet": TABLET}
+
+# The kiosk's credential cookie (HttpOnly, set at activation); every /kiosk page needs one.
+KIOSK_COOKIE = "kiosk_credential"
+# The site kiosks are enrolled at (the brief's example), and one that is always open: the
+# maintenance screen sends residents to the nearest open site.
+SITE = dict(code="JZ01", kind="post_office", name="九江浔阳路邮政营业所", province_code="36", city_code="3604",
+            county_code="360403", address="浔阳路 118 号")
+ALWAYS_OPEN = {day: [["00:00", "23:59"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+OPEN_SITE = dict(code="JZ02", kind="post_office", name="九江庐山南路邮政营业所", province_code="36", city_code="3604",
+                 county_code="360403", address="庐山南路 66 号", phone="0792-8220000", opening_hours=ALWAYS_OPEN)
 
 # The demo-catalog guide the tests open (居民身份证申领): every section, fees, FAQ, materials.
 GUIDE_CODE = "11369900015623817G4070010100001"
@@ -59,15 +73,73 @@ class LiveServer:
             self._thread.join(5)
 
 
-def main_screens() -> dict[str, str]:
-    """Every main screen of the kiosk, by a short name used for screenshots and reports."""
-    return {
+@dataclass(frozen=True)
+class Enrolled:
+    """A kiosk enrolled in a test app, and the credential its browser holds."""
+    id: int
+    number: str
+    profile: str
+    credential: str
+
+    def cookie(self) -> dict:
+        # Cookies ignore ports: one for 127.0.0.1 reaches every live server of the session.
+        return {"name": KIOSK_COOKIE, "value": self.credential, "url": "http://127.0.0.1"}
+
+
+def ensure_site(session, **data):
+    """The site with ``data["code"]``, created on first use."""
+    import sqlalchemy as sa
+
+    from kiosk_backend.fleet import services as fleet
+    from kiosk_backend.fleet.models import Site
+
+    return (session.scalar(sa.select(Site).where(Site.code == data["code"]))
+            or fleet.create_site(session, actor="test", **data))
+
+
+def enrolment_code(app, *, pre_authorized: bool = True, site: dict = SITE) -> str:
+    """A fresh enrolment code for ``site``, as an installer would type it."""
+    from kiosk_backend.extensions import db
+    from kiosk_backend.fleet import services as fleet
+
+    with app.app_context():
+        code, _ = fleet.create_enrolment_code(db.session, site=ensure_site(db.session, **site), actor="test",
+                                              pre_authorized=pre_authorized)
+        db.session.commit()
+        db.session.remove()
+    return code
+
+
+def enrol(app, profile: str = POST_OFFICE, *, authorized: bool = True, settings: dict | None = None) -> Enrolled:
+    """Enrol a new kiosk of ``profile`` at SITE, as POST /kiosk/activate would."""
+    from kiosk_backend.extensions import db
+    from kiosk_backend.fleet import services as fleet
+
+    code = enrolment_code(app, pre_authorized=authorized)
+    with app.app_context():
+        kiosk, credential = fleet.activate(db.session, code=code, profile=profile)
+        if settings:
+            kiosk.settings = settings
+        db.session.commit()
+        enrolled = Enrolled(kiosk.id, kiosk.number, profile, credential)
+        db.session.remove()
+    return enrolled
+
+
+PAPER = {POST_OFFICE: "thermal80", BANK: "a4", COMMUNITY: None}
+
+
+def main_screens(profile: str = POST_OFFICE) -> dict[str, str]:
+    """Every main screen a kiosk of ``profile`` offers, by a short name used for screenshots
+    and reports. The printout is on the profile's paper; the tablet has no printer and no
+    browsing by department, so it shows neither screen."""
+    screens = {
         "home": "/kiosk/",
         "search": "/kiosk/search",
         "search-results": "/kiosk/search?q=" + quote("社保"),
         "search-none": "/kiosk/search?q=" + quote("火星签证"),
         "guide": f"/kiosk/items/{GUIDE_CODE}",
-        "print-thermal": f"/kiosk/items/{GUIDE_CODE}/print?paper=thermal80",
+        "print": f"/kiosk/items/{GUIDE_CODE}/print?paper={PAPER[profile]}",
         "themes": "/kiosk/themes",
         "theme-listing": "/kiosk/themes/" + quote("证件办理"),
         "departments": "/kiosk/departments",
@@ -77,6 +149,11 @@ def main_screens() -> dict[str, str]:
         "not-found": "/kiosk/items/NO-SUCH-ITEM",
         "phone-guide": f"/m/items/{GUIDE_CODE}",
     }
+    if PAPER[profile] is None:
+        del screens["print"]
+    if profile == COMMUNITY:
+        del screens["departments"]
+    return screens
 
 
 STUB_PRINT = """

@@ -1,8 +1,12 @@
 """Browser tests: real Chromium (Debian's /usr/bin/chromium) driven by Playwright's sync API.
 
-One live server (werkzeug, background thread) serves an app loaded with the demo catalog;
-a second one runs with short idle times. One browser per session, a fresh context (cookies,
-storage, service workers) per test.
+One live server (werkzeug, background thread) serves an app loaded with the demo catalog.
+One browser per session, a fresh context (cookies, storage, service workers) per test.
+
+Every /kiosk page needs an enrolled, authorized kiosk: each new context gets the credential
+cookie of a kiosk (by default the shared kiosk of the profile asked for, enrolled once per
+session), and its viewport is that profile's screen. ``new_page(kiosk=None)`` is a browser
+that was never enrolled.
 
 No Chromium: the tests are skipped with the reason, except in CI (``CI=true``), where a
 missing browser is an error: CI must run them.
@@ -13,7 +17,8 @@ import os
 
 import pytest
 
-from .browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PORTRAIT, LiveServer
+from .browser_support import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, POST_OFFICE, SCREENS, Enrolled, LiveServer,
+                              enrol)
 
 
 def _unavailable(reason: str):
@@ -49,11 +54,24 @@ def live_server(kiosk_app):
 
 
 @pytest.fixture(scope="session")
-def idle_server(make_app):
-    """Short idle time (5 s, the least the kiosk JS accepts) and the shortest allowed warning."""
-    server = LiveServer(_app_with_demo_catalog(make_app, KIOSK_IDLE_SECONDS=5, KIOSK_IDLE_WARNING_SECONDS=20))
-    yield server
-    server.stop()
+def kiosks(kiosk_app):
+    """``kiosks(profile)``: the session's shared authorized kiosk of ``profile`` (enrolled on
+    first use). Tests that change a kiosk's state (maintenance, settings) enrol their own."""
+    shared: dict[str, Enrolled] = {}
+
+    def _get(profile: str = POST_OFFICE) -> Enrolled:
+        if profile not in shared:
+            shared[profile] = enrol(kiosk_app, profile)
+        return shared[profile]
+
+    return _get
+
+
+@pytest.fixture(scope="session")
+def idle_kiosk(kiosk_app):
+    """A post-office kiosk with a short idle time (5 s, the least the kiosk JS accepts) and
+    the shortest allowed warning, set per kiosk as apply_settings would."""
+    return enrol(kiosk_app, POST_OFFICE, settings={"idle_timeout_seconds": 5, "idle_warning_seconds": 20})
 
 
 # ------------------------------------------------------------------ browser
@@ -73,8 +91,12 @@ def browser():
 
 
 @pytest.fixture
-def new_page(browser):
-    """``new_page(viewport=PORTRAIT, **context_options)``: a page in a fresh context.
+def new_page(browser, kiosks):
+    """``new_page(viewport=None, kiosk=POST_OFFICE, **context_options)``: a page in a fresh context.
+
+    ``kiosk`` is a profile name (the shared kiosk of that profile), an ``Enrolled`` kiosk, or
+    None (no credential: every kiosk page redirects to the activation screen). The viewport
+    defaults to the kiosk profile's screen.
 
     Service workers are blocked unless a test asks for them (``service_workers="allow"``):
     they are what the offline tests test, and elsewhere they only add requests.
@@ -85,11 +107,16 @@ def new_page(browser):
     contexts = []
     problems: list[str] = []
 
-    def _new(viewport: dict = PORTRAIT, **context_options):
+    def _new(viewport: dict | None = None, *, kiosk: str | Enrolled | None = POST_OFFICE, **context_options):
+        if isinstance(kiosk, str):
+            kiosk = kiosks(kiosk)
+        viewport = viewport or SCREENS[kiosk.profile if kiosk else POST_OFFICE]
         context_options.setdefault("locale", "zh-CN")
         context_options.setdefault("service_workers", "block")
         context = browser.new_context(viewport=viewport, **context_options)
         context.set_default_timeout(10_000)
+        if kiosk is not None:
+            context.add_cookies([kiosk.cookie()])
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))

@@ -2,7 +2,8 @@
 full-screen warning counts down at least 20 s with one big "继续办理" button that can be used
 again and again; when it runs out the kiosk forgets the visit and goes home.
 
-The server under test idles after 5 s (the least kiosk.js accepts) and warns for 20 s.
+The kiosk under test is set (per kiosk, as apply_settings would) to idle after 5 s (the least
+kiosk.js accepts) and to warn for 20 s; other kiosks take their profile's times.
 Time is Playwright's fake clock: installed before the page loads, then paused, so every
 second below is moved by the test and nothing depends on the machine's speed.
 """
@@ -29,9 +30,9 @@ def _open_paused(page, url):
     page.keyboard.press("Shift")  # activity: the idle timer restarts at the paused time
 
 
-def test_the_countdown_appears_after_the_idle_time_and_continue_works_many_times(new_page, idle_server):
-    page = new_page(PORTRAIT)
-    _open_paused(page, idle_server(f"/kiosk/items/{GUIDE_CODE}"))
+def test_the_countdown_appears_after_the_idle_time_and_continue_works_many_times(new_page, live_server, idle_kiosk):
+    page = new_page(PORTRAIT, kiosk=idle_kiosk)
+    _open_paused(page, live_server(f"/kiosk/items/{GUIDE_CODE}"))
     overlay = page.locator("#idle-overlay")
     button = page.get_by_role("button", name="继续办理")
 
@@ -67,9 +68,9 @@ def test_the_countdown_appears_after_the_idle_time_and_continue_works_many_times
     assert re.search(r"/kiosk/items/", page.url)
 
 
-def test_activity_postpones_the_countdown(new_page, idle_server):
-    page = new_page(PORTRAIT)
-    _open_paused(page, idle_server(f"/kiosk/items/{GUIDE_CODE}"))
+def test_activity_postpones_the_countdown(new_page, live_server, idle_kiosk):
+    page = new_page(PORTRAIT, kiosk=idle_kiosk)
+    _open_paused(page, live_server(f"/kiosk/items/{GUIDE_CODE}"))
     for _ in range(3):
         page.clock.run_for(IDLE_MS - 1_000)
         page.locator("label.check").first.click()  # a resident ticking off materials
@@ -79,9 +80,9 @@ def test_activity_postpones_the_countdown(new_page, idle_server):
     expect(page.locator("#idle-overlay")).to_be_visible()
 
 
-def test_when_the_countdown_runs_out_the_kiosk_forgets_the_visit_and_goes_home(new_page, idle_server):
-    page = new_page(PORTRAIT)
-    _open_paused(page, idle_server("/kiosk/search?q=" + quote("社保")))
+def test_when_the_countdown_runs_out_the_kiosk_forgets_the_visit_and_goes_home(new_page, live_server, idle_kiosk):
+    page = new_page(PORTRAIT, kiosk=idle_kiosk)
+    _open_paused(page, live_server("/kiosk/search?q=" + quote("社保")))
     page.evaluate("sessionStorage.setItem('draft', '张三 13800138000'); localStorage.setItem('last', 'sfz')")
     page.clock.run_for(IDLE_MS + 100)
     expect(page.locator("#idle-overlay")).to_be_visible()
@@ -99,9 +100,9 @@ def test_when_the_countdown_runs_out_the_kiosk_forgets_the_visit_and_goes_home(n
     assert "/kiosk/search" not in page.url
 
 
-def test_the_home_screen_does_not_count_down(new_page, idle_server):
-    page = new_page(PORTRAIT)
-    _open_paused(page, idle_server("/kiosk/"))
+def test_the_home_screen_does_not_count_down(new_page, live_server, idle_kiosk):
+    page = new_page(PORTRAIT, kiosk=idle_kiosk)
+    _open_paused(page, live_server("/kiosk/"))
     page.clock.run_for(IDLE_MS + WARNING_S * 1000 + 1_000)
     expect(page.locator("#idle-overlay")).to_be_hidden()
     expect(page).to_have_url(re.compile(r"/kiosk/$"))

@@ -6,13 +6,13 @@ import re
 
 import pytest
 
-from .browser_support import GUIDE_CODE, LANDSCAPE, expect
+from .browser_support import BANK, GUIDE_CODE, expect
 
 pytestmark = pytest.mark.browser
 
 
 def test_english_labels_follow_the_resident_from_screen_to_screen(new_page, live_server):
-    page = new_page(LANDSCAPE)
+    page = new_page(kiosk=BANK)
     page.goto(live_server("/kiosk/"))
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
     page.get_by_role("link", name="English").click()
@@ -40,7 +40,7 @@ def test_english_labels_follow_the_resident_from_screen_to_screen(new_page, live
 
 
 def test_the_elder_switch_enlarges_everything_and_is_remembered(new_page, live_server):
-    page = new_page(LANDSCAPE)
+    page = new_page(kiosk=BANK)
     page.goto(live_server("/kiosk/"))
     normal = page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
     page.get_by_role("link", name="长辈版").click()

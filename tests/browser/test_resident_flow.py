@@ -5,13 +5,13 @@ import re
 
 import pytest
 
-from .browser_support import GUIDE_CODE, LANDSCAPE, PORTRAIT, STUB_PRINT, expect
+from .browser_support import BANK, GUIDE_CODE, POST_OFFICE, STUB_PRINT, expect
 
 pytestmark = pytest.mark.browser
 
 
 def test_a_resident_finds_a_service_by_chip_reads_the_guide_and_prints_it(new_page, live_server):
-    page = new_page(PORTRAIT)
+    page = new_page(kiosk=POST_OFFICE)
     page.add_init_script(STUB_PRINT)
     page.goto(live_server("/kiosk/"))
 
@@ -60,11 +60,12 @@ def test_a_resident_finds_a_service_by_chip_reads_the_guide_and_prints_it(new_pa
     expect(page.get_by_role("heading", level=1)).to_have_text(first_name)
 
 
-def test_the_a4_printout_is_a_page_wide_image_and_is_printed(new_page, live_server):
-    page = new_page(LANDSCAPE)
+def test_the_bank_kiosk_prints_on_a4_a_page_wide_image(new_page, live_server):
+    page = new_page(kiosk=BANK)  # the bank lobby profile has an A4 printer
     page.add_init_script(STUB_PRINT)
     page.goto(live_server(f"/kiosk/items/{GUIDE_CODE}"))
-    page.get_by_role("link", name="打印 A4 版").click()
+    page.get_by_role("link", name="打印办事指南").click()
+    expect(page).to_have_url(re.compile(r"/print\?paper=a4$"))
     page.wait_for_function("() => { const i = document.getElementById('printout'); return i.complete && i.naturalWidth > 0; }")
     width, height = page.locator("#printout").evaluate("img => [img.naturalWidth, img.naturalHeight]")
     assert width > 576 and height > width, (width, height)  # portrait A4, wider than the thermal roll
@@ -72,7 +73,7 @@ def test_the_a4_printout_is_a_page_wide_image_and_is_printed(new_page, live_serv
 
 
 def test_pinyin_initials_on_the_on_screen_keyboard_find_the_identity_card(new_page, live_server):
-    page = new_page(PORTRAIT)
+    page = new_page(kiosk=POST_OFFICE)
     page.goto(live_server("/kiosk/search"))
     for letter in "SFZ":
         page.get_by_role("button", name=letter, exact=True).click()
@@ -89,7 +90,7 @@ def test_pinyin_initials_on_the_on_screen_keyboard_find_the_identity_card(new_pa
 
 
 def test_results_follow_each_key_as_it_is_typed(new_page, live_server):
-    page = new_page(LANDSCAPE)
+    page = new_page(kiosk=BANK)
     page.goto(live_server("/kiosk/search"))
     status = page.locator("#search-status")
     page.get_by_role("button", name="H", exact=True).click()
@@ -103,7 +104,7 @@ def test_results_follow_each_key_as_it_is_typed(new_page, live_server):
 
 
 def test_a_search_without_results_says_so_and_offers_help_and_popular_services(new_page, live_server):
-    page = new_page(PORTRAIT)
+    page = new_page(kiosk=POST_OFFICE)
     page.goto(live_server("/kiosk/search?q=" + "火星签证"))
     expect(page.get_by_role("heading", name="没有找到相关事项")).to_be_visible()
     expect(page.locator("#results-box").get_by_role("link", name="人工帮助")).to_be_visible()
@@ -111,7 +112,7 @@ def test_a_search_without_results_says_so_and_offers_help_and_popular_services(n
 
 
 def test_home_offers_topic_tiles_and_popular_services(new_page, live_server):
-    page = new_page(PORTRAIT)
+    page = new_page(kiosk=POST_OFFICE)
     page.goto(live_server("/kiosk/"))
     for name in ("查找事项", "按主题找", "一件事一次办", "按部门找"):
         expect(page.get_by_role("link", name=re.compile(name))).to_be_visible()
@@ -125,7 +126,7 @@ def test_home_offers_topic_tiles_and_popular_services(new_page, live_server):
 
 
 def test_browsing_by_topic_department_and_life_event_reaches_a_guide_and_back(new_page, live_server):
-    page = new_page(LANDSCAPE)
+    page = new_page(kiosk=BANK)
     for tile in ("按主题找", "按部门找", "一件事一次办"):
         page.goto(live_server("/kiosk/"))
         page.get_by_role("link", name=re.compile(tile)).click()

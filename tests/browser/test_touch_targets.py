@@ -15,8 +15,8 @@ from urllib.parse import quote
 
 import pytest
 
-from .browser_support import (GUIDE_CODE, MEASURE_TARGETS, MEASURE_TEXT, PORTRAIT, TABLET, describe,
-                             overlapping)
+from .browser_support import (COMMUNITY, GUIDE_CODE, MEASURE_TARGETS, MEASURE_TEXT, POST_OFFICE, describe,
+                              overlapping)
 
 pytestmark = pytest.mark.browser
 
@@ -31,12 +31,13 @@ LIMITS = {  # mode: (target px, body text px)
 }
 
 
-# Landscape kiosks share the tablet's layout rules with more room; the tablet is the tight case.
-@pytest.mark.parametrize("viewport", [PORTRAIT, TABLET], ids=["portrait", "tablet"])
+# Each profile in its own screen size with a kiosk of that profile. Landscape bank kiosks share
+# the tablet's layout rules with more room; the tablet is the tight case.
+@pytest.mark.parametrize("profile", [POST_OFFICE, COMMUNITY])
 @pytest.mark.parametrize("mode", ["normal", "elder"])
-def test_every_target_is_big_enough_and_every_text_readable(new_page, live_server, mode, viewport):
+def test_every_target_is_big_enough_and_every_text_readable(new_page, live_server, mode, profile):
     target_min, text_min = LIMITS[mode]
-    page = new_page(viewport)
+    page = new_page(kiosk=profile)
     problems = []
     for name, path in PAGES.items():
         page.goto(live_server(path + ("&" if "?" in path else "?") + f"elder={'1' if mode == 'elder' else '0'}"))
