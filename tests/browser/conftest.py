@@ -70,7 +70,8 @@ def kiosks(kiosk_app):
 @pytest.fixture(scope="session")
 def idle_kiosk(kiosk_app):
     """A post-office kiosk with a short idle time (5 s, the least the kiosk JS accepts) and
-    the shortest allowed warning, set per kiosk as apply_settings would."""
+    the shortest allowed warning, written straight into its settings (apply_settings itself
+    accepts 30 s at least)."""
     return enrol(kiosk_app, POST_OFFICE, settings={"idle_timeout_seconds": 5, "idle_warning_seconds": 20})
 
 

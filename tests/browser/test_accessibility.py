@@ -32,11 +32,12 @@ def _blocking_violations(axe, page) -> list[str]:
     return found
 
 
-# (profile, elder): None is the profile's default (elder mode on the community tablet).
-MODES = [(POST_OFFICE, False), (POST_OFFICE, True), (BANK, False), (COMMUNITY, None)]
+# (profile, elder): None is the profile's default, which is elder mode on the community tablet;
+# elder mode's colours and structure are the same on every screen, so one profile checks it.
+MODES = [(POST_OFFICE, False), (BANK, False), (COMMUNITY, None)]
 
 
-@pytest.mark.parametrize("profile, elder", MODES, ids=["post-office", "post-office-elder", "bank", "tablet-elder"])
+@pytest.mark.parametrize("profile, elder", MODES, ids=["post-office", "bank", "tablet-elder"])
 def test_no_screen_has_serious_accessibility_violations(new_page, live_server, axe, profile, elder):
     page = new_page(kiosk=profile)
     page.goto(live_server("/kiosk/" if elder is None else f"/kiosk/?elder={int(elder)}"))

@@ -2,8 +2,8 @@
 full-screen warning counts down at least 20 s with one big "继续办理" button that can be used
 again and again; when it runs out the kiosk forgets the visit and goes home.
 
-The kiosk under test is set (per kiosk, as apply_settings would) to idle after 5 s (the least
-kiosk.js accepts) and to warn for 20 s; other kiosks take their profile's times.
+The kiosk under test has its own settings: idle after 5 s (the least kiosk.js accepts), warn
+for 20 s; other kiosks take their profile's times (checked in test_screens.py).
 Time is Playwright's fake clock: installed before the page loads, then paused, so every
 second below is moved by the test and nothing depends on the machine's speed.
 """

@@ -112,7 +112,7 @@ def test_every_screen_fits_without_sideways_scrolling_and_back_and_home_stay_put
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_the_kiosk_follows_its_profile(new_page, live_server, kiosks, profile):
-    """Tiles, printing, elder mode and idle time come from the kiosk's device profile; the top
+    """Tiles, printing, languages, elder mode and idle time come from the kiosk's device profile; the top
     bar shows which kiosk this is (for the 人工帮助 staff and the admin console)."""
     kiosk = kiosks(profile)
     page = new_page(kiosk=profile)
@@ -125,6 +125,8 @@ def test_the_kiosk_follows_its_profile(new_page, live_server, kiosks, profile):
         expect(page.get_by_role("link", name="标准版")).to_be_visible()
     else:
         expect(body).not_to_have_class(re.compile(r"\belder\b"))
+    # Languages: the tablet is Chinese only, so it offers no switch to English.
+    expect(page.get_by_role("link", name="English")).to_have_count(0 if profile == COMMUNITY else 1)
     tiles = page.locator("nav.tiles a.tile .tile-label")
     expect(tiles).to_have_text(TILES[profile])
 

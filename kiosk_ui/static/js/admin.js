@@ -9,7 +9,7 @@ function drawUsage(box) {
         width, height: 240,
         scales: { x: { time: true } },
         series: [
-          {},
+          { label: "日期" },
           { label: "会话", stroke: "#0a4aa6", width: 2 },
           { label: "搜索", stroke: "#1b6e2a", width: 2, dash: [6, 4] },
           { label: "打印", stroke: "#9b1c1c", width: 2, dash: [2, 3] },

@@ -1,0 +1,185 @@
+"""The admin console with a kiosk screen beside it: an administrator sees the fleet, opens a
+kiosk and puts it into maintenance; the kiosk's screen follows at its next heartbeat and
+sends residents to the nearest open site; ending maintenance brings the home screen back.
+
+And axe-core on every console page: no serious or critical violations.
+
+The kiosk beats 1 s after a page loads and then every 30 s. Its page runs on Playwright's
+fake clock, so the test moves 31 s at once instead of waiting.
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from .browser_support import OPEN_SITE, POST_OFFICE, enrol, ensure_site, expect
+from .test_accessibility import _blocking_violations
+
+pytestmark = pytest.mark.browser
+
+DESKTOP = {"width": 1440, "height": 900}  # an office PC, not a kiosk
+ADMIN = {"username": "admin", "password": "correct horse battery"}
+BEAT = re.compile(r"/api/v1/kiosk/heartbeat$")
+
+
+@pytest.fixture(scope="session")
+def admin_account(kiosk_app):
+    from kiosk_backend.extensions import db
+    from kiosk_backend.identity import services as identity
+
+    with kiosk_app.app_context():
+        identity.create_staff(db.session, role="admin", **ADMIN)
+        db.session.commit()
+        db.session.remove()
+    return ADMIN
+
+
+def _log_in(page, live_server, account, path="/admin/"):
+    page.goto(live_server(path))
+    expect(page).to_have_url(re.compile(r"/admin/login"))
+    page.get_by_label("用户名").fill(account["username"])
+    page.get_by_label("密码").fill(account["password"])
+    page.get_by_role("button", name="登录").click()
+
+
+def _send(admin, label: str) -> None:
+    admin.get_by_label("指令").select_option(label=label)
+    admin.get_by_role("button", name="发送").click()
+    expect(admin.get_by_role("status")).to_contain_text("已完成")
+
+
+class Beats:
+    """Counts the kiosk page's heartbeat answers, so a test knows a beat has happened."""
+
+    def __init__(self, page):
+        self.page = page
+        self.answers = []
+        page.on("response", lambda r: self.answers.append(r.status) if BEAT.search(r.url) else None)
+
+    def wait_for(self, count: int, timeout_s: float = 10) -> None:
+        for _ in range(int(timeout_s * 10)):
+            if len(self.answers) >= count:
+                assert set(self.answers) == {200}, self.answers
+                return
+            self.page.wait_for_timeout(100)
+        raise AssertionError(f"expected {count} heartbeats, saw {len(self.answers)}")
+
+
+def test_maintenance_sent_from_the_console_reaches_the_kiosk_screen(new_page, live_server, kiosk_app, admin_account):
+    from kiosk_backend.extensions import db
+
+    kiosk = enrol(kiosk_app, POST_OFFICE)  # its own kiosk: nobody else's beats change its state
+    with kiosk_app.app_context():
+        ensure_site(db.session, **OPEN_SITE)
+        db.session.commit()
+        db.session.remove()
+
+    screen = new_page(kiosk=kiosk)
+    beats = Beats(screen)
+    screen.clock.install()  # runs on its own until the test jumps 31 s ahead
+    screen.goto(live_server("/kiosk/"))
+    expect(screen.locator(".kiosk-number")).to_have_text(f"终端 {kiosk.number}")
+    beats.wait_for(1)  # 1 s after loading: the admin console now sees the kiosk online
+
+    admin = new_page(DESKTOP, kiosk=None)
+    _log_in(admin, live_server, admin_account)
+    expect(admin.get_by_role("heading", level=1)).to_have_text("终端总览")
+    row = admin.get_by_role("row").filter(has=admin.get_by_role("link", name=kiosk.number, exact=True))
+    expect(row).to_contain_text("在线")  # status in words, not colour alone
+    expect(row).to_contain_text(POST_OFFICE)
+    row.get_by_role("link", name=kiosk.number).click()
+    expect(admin.get_by_role("heading", level=1)).to_have_text(f"终端 {kiosk.number} 在线")
+
+    _send(admin, "进入维护（暂停服务）")
+    expect(screen.locator("body")).to_have_class(re.compile(r"\bpage-home\b"))  # nothing happens before the next beat
+    with screen.expect_navigation():
+        screen.clock.run_for(31_000)  # the next beat brings the command; the kiosk acknowledges it and reloads
+    expect(screen.locator("body")).to_have_class(re.compile(r"\bpage-maintenance\b"))
+    expect(screen.get_by_role("heading", level=1)).to_have_text("暂停服务")
+    nearest = screen.locator(".nearest")
+    expect(nearest).to_contain_text(OPEN_SITE["name"])
+    expect(nearest).to_contain_text(OPEN_SITE["address"])
+    beats.wait_for(3)  # the maintenance screen beats too (and waits for the end of maintenance)
+    # Every screen of this kiosk is paused, not just the one that was open.
+    other = screen.request.get(live_server("/kiosk/search"))
+    assert other.status == 503 and "暂停服务" in other.text()
+
+    admin.reload()
+    expect(admin.locator(".kv")).to_contain_text("维护中")
+    expect(admin.get_by_role("row", name=re.compile("maintenance_on"))).to_contain_text("acked")
+
+    _send(admin, "结束维护")
+    screen.clock.run_for(31_000)
+    expect(screen.locator("body")).to_have_class(re.compile(r"\bpage-home\b"))
+    expect(screen.locator(".kiosk-number")).to_have_text(f"终端 {kiosk.number}")
+    expect(screen.get_by_role("link", name=re.compile("查找事项"))).to_be_visible()
+    admin.reload()
+    expect(admin.get_by_role("row", name=re.compile("maintenance_off"))).to_contain_text("acked")
+
+
+def test_the_console_pages_are_accessible(new_page, live_server, kiosk_app, kiosks, admin_account, axe,
+                                          screenshot_dir):
+    from kiosk_backend.extensions import db
+    from kiosk_backend.fleet import services as fleet
+    from kiosk_backend.fleet.models import Kiosk, Site
+
+    # Something to show: kiosks in several states, one out of paper (an alert, "异常").
+    shared = kiosks(POST_OFFICE)
+    out_of_paper = enrol(kiosk_app, POST_OFFICE)
+    enrol(kiosk_app, POST_OFFICE, authorized=False)
+    with kiosk_app.app_context():
+        fleet.record_heartbeat(db.session, db.session.get(Kiosk, out_of_paper.id), seq=1, app_version="1.0",
+                               profile=None, peripherals={"printer": "paper_out"}, session_active=False)
+        site_id = db.session.query(Site.id).filter_by(code="JZ01").scalar()
+        db.session.commit()
+        db.session.remove()
+
+    page = new_page(DESKTOP, kiosk=None)
+    problems = []
+
+    def check(name: str) -> None:
+        page.screenshot(path=screenshot_dir / f"admin-{name}.png", full_page=True)
+        problems.extend(f"{name}: {v}" for v in _blocking_violations(axe, page))
+
+    page.goto(live_server("/admin/login"))
+    check("login")
+    page.get_by_label("用户名").fill(admin_account["username"])
+    page.get_by_label("密码").fill("wrong password")
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    expect(page.get_by_label("用户名")).to_have_value(admin_account["username"])  # only the password is retyped
+    check("login-error")
+
+    page.get_by_label("密码").fill(admin_account["password"])
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("终端总览")
+    paper_row = page.get_by_role("row").filter(has=page.get_by_role("link", name=out_of_paper.number, exact=True))
+    expect(paper_row).to_contain_text("异常")
+    expect(paper_row).to_contain_text("printer: paper_out")
+    check("fleet")
+
+    page.goto(live_server(f"/admin/kiosks/{shared.id}"))
+    expect(page.get_by_role("heading", name="远程指令")).to_be_visible()
+    page.wait_for_selector(".chart .uplot, .chart:not(:empty)")
+    check("kiosk")
+
+    page.goto(live_server("/admin/sites"))
+    check("sites")
+    page.goto(live_server(f"/admin/sites/{site_id}"))
+    page.get_by_role("button", name="生成激活码").click()
+    expect(page.locator(".new-code .code")).to_have_text(re.compile(r"^[A-Z0-9]{5}-[A-Z0-9]{5}$"))
+    check("site-new-code")
+
+    page.goto(live_server("/admin/alerts"))
+    expect(page.get_by_role("row", name=re.compile(out_of_paper.number))).to_contain_text("缺纸")
+    check("alerts")
+
+    page.goto(live_server("/admin/usage"))
+    page.wait_for_selector(".chart .uplot, .chart:not(:empty)")
+    check("usage")
+
+    page.goto(live_server("/admin/audit"))
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    check("audit")
+    assert not problems, "\n".join(problems)
