@@ -18,6 +18,7 @@ from ..core.i18n import english_part, translate_validation_message
 from .schemas import ItemImport
 
 FORMATS = ("json", "jsonl", "csv")
+REQUIRED_COLUMNS = ("task_name", "task_code", "dept_name", "task_type")
 
 
 @dataclass
@@ -88,6 +89,11 @@ def read_rows(data: bytes, fmt: str) -> Iterator[tuple[int, Any]]:
         if not reader.fieldnames:
             raise file_error("the CSV has no header row", "CSV 文件没有表头行")
         reader.fieldnames = [name.strip() for name in reader.fieldnames]
+        missing = [name for name in REQUIRED_COLUMNS if name not in reader.fieldnames]
+        if missing:
+            # Also what a spreadsheet (.xlsx) or any other non-CSV file looks like when read as CSV.
+            raise file_error(f"the CSV header lacks {', '.join(missing)} (is it a CSV file with the national field names?)",
+                             f"CSV 表头缺少 {', '.join(missing)}（请确认是使用国家事项字段名的 CSV 文件）")
         start = reader.line_num + 1
         for row in reader:
             yield start, {k: v for k, v in row.items() if k is not None}

@@ -5,7 +5,7 @@ import io
 
 from flask import Blueprint, Response, abort, current_app, g, render_template, request, url_for
 
-from ..core.kiosk_shell import register_tile, tiles
+from ..core.kiosk_shell import register_tile, require_feature, require_printer, tiles
 from ..core.printing import PAPERS, qr_image, render_pdf, render_png
 from ..extensions import db
 from ..fleet import services as fleet
@@ -36,6 +36,7 @@ def home():
 
 @bp.get("/search")
 def search():
+    require_feature("search")
     q = request.args.get("q", "")[:50]
     result = services.search(db.session, q=q, page=_page(), page_size=PAGE_SIZE) if q.strip() else None
     if result is not None and _page() == 1:
@@ -50,12 +51,14 @@ def search():
 
 @bp.get("/themes")
 def themes():
+    require_feature("themes")
     return render_template("kiosk/themes.html", themes=services.list_themes(db.session, "natural"),
                            legal_themes=services.list_themes(db.session, "legal"))
 
 
 @bp.get("/themes/<string:name>")
 def theme(name):
+    require_feature("themes")
     result = services.search(db.session, theme=name, page=_page(), page_size=PAGE_SIZE)
     if result["total"] == 0:
         abort(404)
@@ -64,11 +67,13 @@ def theme(name):
 
 @bp.get("/departments")
 def departments():
+    require_feature("departments")
     return render_template("kiosk/departments.html", departments=services.list_departments(db.session))
 
 
 @bp.get("/departments/<string:name>")
 def department(name):
+    require_feature("departments")
     result = services.search(db.session, department=name, page=_page(), page_size=PAGE_SIZE)
     if result["total"] == 0:
         abort(404)
@@ -77,12 +82,14 @@ def department(name):
 
 @bp.get("/bundles")
 def bundles():
+    require_feature("bundles")
     return render_template("kiosk/bundles.html",
                            bundles=[services.bundle_view(b) for b in services.list_bundles(db.session)])
 
 
 @bp.get("/bundles/<int:bundle_id>")
 def bundle(bundle_id):
+    require_feature("bundles")
     view = services.get_bundle(db.session, bundle_id)
     return render_template("kiosk/listing.html", title=view["name"], subtitle=view["description"],
                            result={"items": view["items"], "total": len(view["items"]), "page": 1}, page_size=len(view["items"]) or 1)
@@ -100,10 +107,11 @@ def qr_png(payload: str, size: int) -> bytes:
     return out.getvalue()
 
 
-def _paper():
-    paper = PAPERS.get(request.args.get("paper", "thermal80"))
+def _paper(default: str = "thermal80"):
+    paper = PAPERS.get(request.args.get("paper", default))
     if paper is None:
         abort(400)
+    require_printer(paper.name)
     return paper
 
 
@@ -144,6 +152,7 @@ def print_png(task_code):
 
 @bp.get("/items/<string:task_code>/print.pdf")
 def print_pdf(task_code):
+    _paper("a4")
     guide, blocks = _blocks(task_code)
     fleet.record_usage(db.session, g.kiosk, "print")
     db.session.commit()

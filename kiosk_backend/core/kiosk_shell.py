@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, Response, current_app, render_template, send_from_directory
+from flask import Blueprint, Response, abort, current_app, g, render_template, send_from_directory
 
 bp = Blueprint("shell", __name__)
 
@@ -28,6 +28,22 @@ def register_tile(key: str, endpoint: str, icon: str, order: int, feature: str) 
 
 def tiles() -> list[Tile]:
     return sorted(_TILES.values(), key=lambda t: t.order)
+
+
+def require_feature(name: str) -> None:
+    """404 unless the device profile of the kiosk asking offers ``name``: a feature that is
+    off is absent, not merely hidden."""
+    profile = getattr(g, "profile", None)
+    if profile is not None and not profile.has(name):
+        abort(404)
+
+
+def require_printer(paper: str) -> None:
+    """404 unless this kiosk prints guides, and on this paper."""
+    require_feature("print_guide")
+    profile = getattr(g, "profile", None)
+    if profile is not None and profile.printer_kind != paper:
+        abort(404)
 
 
 @bp.get("/help")

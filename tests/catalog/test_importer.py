@@ -164,3 +164,14 @@ def test_undecodable_bytes_are_refused():
 ])
 def test_format_is_taken_from_the_name_then_the_content(name, head, expected):
     assert detect_format(name, head) == expected
+
+
+def test_a_csv_without_the_required_columns_is_refused_naming_them():
+    with pytest.raises(Invalid) as err:
+        check("名称,编码\n居民身份证申领,A1\n", "csv")
+    assert "task_name" in err.value.message and "task_code" in err.value.message_zh
+
+
+def test_a_spreadsheet_read_as_csv_is_refused():
+    with pytest.raises(Invalid):
+        check(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00binary spreadsheet", "csv")

@@ -76,9 +76,46 @@ def test_a_thermal_printout_is_576_pixels_wide(kiosk_client, catalog):
     assert response.mimetype == "image/png" and image.width == 576 and image.height > 800
 
 
-def test_an_a4_printout_is_a_pdf(kiosk_client, catalog):
-    response = kiosk_client.get("/kiosk/items/ID1/print.pdf")
+@pytest.fixture
+def kiosk_of(app, make_kiosk):
+    """A client that is a kiosk of the given device profile."""
+    def _client(profile):
+        _kiosk, credential = make_kiosk(profile=profile)
+        client = app.test_client()
+        client.set_cookie("kiosk_credential", credential)
+        return client
+    return _client
+
+
+def test_an_a4_printout_is_a_pdf(kiosk_of, catalog):
+    response = kiosk_of("bank-lobby-landscape").get("/kiosk/items/ID1/print.pdf")
     assert response.mimetype == "application/pdf" and response.data.startswith(b"%PDF")
+
+
+def test_a_kiosk_prints_only_on_its_own_paper(kiosk_client, kiosk_of, catalog):
+    assert kiosk_client.get("/kiosk/items/ID1/print.png?paper=a4").status_code == 404
+    assert kiosk_client.get("/kiosk/items/ID1/print.pdf").status_code == 404
+    bank = kiosk_of("bank-lobby-landscape")
+    assert bank.get("/kiosk/items/ID1/print.png?paper=a4").status_code == 200
+    assert bank.get("/kiosk/items/ID1/print.png?paper=thermal80").status_code == 404
+
+
+def test_features_a_profile_lacks_are_absent_not_hidden(kiosk_of, catalog):
+    tablet = kiosk_of("community-tablet")
+    assert tablet.get("/kiosk/departments").status_code == 404
+    assert tablet.get("/kiosk/items/ID1/print?paper=thermal80").status_code == 404
+    assert "按部门找" not in tablet.get("/kiosk/").get_data(as_text=True)
+    assert tablet.get("/kiosk/themes").status_code == 200
+
+
+def test_a_chinese_only_kiosk_stays_chinese(kiosk_of, catalog):
+    page = kiosk_of("community-tablet").get("/kiosk/?lang=en").get_data(as_text=True)
+    assert "查找事项" in page and "Find a service" not in page
+
+
+def test_the_profile_font_scale_and_elder_default_apply(kiosk_client, kiosk_of, catalog):
+    assert 'class="kiosk fs-12' in kiosk_client.get("/kiosk/").get_data(as_text=True)
+    assert "elder" in body_classes(kiosk_of("community-tablet").get("/kiosk/"))
 
 
 def test_an_unknown_paper_is_refused(kiosk_client, catalog):
@@ -86,8 +123,8 @@ def test_an_unknown_paper_is_refused(kiosk_client, catalog):
 
 
 def test_the_print_page_holds_the_printout(kiosk_client, catalog):
-    page = text(kiosk_client.get("/kiosk/items/ID1/print?paper=a4"))
-    assert 'id="printout"' in page and "print.png?paper=a4" in page
+    page = text(kiosk_client.get("/kiosk/items/ID1/print?paper=thermal80"))
+    assert 'id="printout"' in page and "print.png?paper=thermal80" in page
 
 
 def test_the_printed_qr_code_points_to_the_phone_page(app, kiosk_client, catalog, monkeypatch):
@@ -135,11 +172,15 @@ def test_english_is_one_tap_away_and_sticks(kiosk_client, catalog):
     assert "Find a service" in text(kiosk_client.get("/kiosk/"))
 
 
+def body_classes(response) -> list[str]:
+    return text(response).split('<body class="', 1)[1].split('"', 1)[0].split()
+
+
 def test_elder_mode_is_remembered(kiosk_client, catalog):
     kiosk_client.get("/kiosk/?elder=1")
-    assert 'class="kiosk elder' in text(kiosk_client.get("/kiosk/search"))
+    assert "elder" in body_classes(kiosk_client.get("/kiosk/search"))
     kiosk_client.get("/kiosk/?elder=0")
-    assert 'class="kiosk elder' not in text(kiosk_client.get("/kiosk/search"))
+    assert "elder" not in body_classes(kiosk_client.get("/kiosk/search"))
 
 
 def test_kiosk_pages_are_never_cached_and_carry_a_strict_csp(kiosk_client, catalog):
