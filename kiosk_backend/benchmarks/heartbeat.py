@@ -14,7 +14,6 @@ from . import gunicorn, have_wrk, scratch_app, wrk
 
 
 def _enrol(db, kiosks: int) -> list[str]:
-    from ..app import create_app  # noqa: F401  (the app context is already pushed by scratch_app)
     from ..fleet import services
 
     site = services.create_site(db.session, actor="bench", code="BENCH", kind="service_hall", name="基准测试大厅",

@@ -20,7 +20,7 @@ from ..core.errors import Conflict, NotFound
 from .importer import Checked, detect_format, read_rows, validate_rows
 from .models import Bundle, BundleItem, CatalogRevision, Department, Item, Synonym, Theme, item_theme
 from .pinyin import pinyin_keys
-from .schemas import TASK_TYPES
+from .schemas import TASK_CODE_RE, TASK_TYPES
 from .search import Dictionary, SearchIndex, SearchOutcome, make_entry, make_filter
 
 log = logging.getLogger(__name__)
@@ -349,6 +349,8 @@ def popular_items(session: Session, limit: int = 8) -> list[dict]:
 
 def get_item(session: Session, task_code: str) -> Item:
     """The item with its guide. Raises NotFound."""
+    if not TASK_CODE_RE.match(task_code):  # cannot exist; and PostgreSQL refuses NUL bytes in queries
+        raise NotFound(f"No service item with code {task_code}.", "没有找到该事项。")
     item = session.scalar(sa.select(Item).where(Item.task_code == task_code))
     if item is None:
         raise NotFound(f"No service item with code {task_code}.", "没有找到该事项。")

@@ -42,6 +42,14 @@ def _refuse_changes(session, _context, _instances):
             raise AuditLogIsAppendOnly("audit entries are never changed or deleted")
 
 
+@sa.event.listens_for(Session, "do_orm_execute")
+def _refuse_bulk_changes(state):
+    """``session.execute(update(AuditEntry))`` and ``delete(AuditEntry)`` skip the flush check above."""
+    if (state.is_update or state.is_delete) and any(
+            m.class_ is AuditEntry for m in state.all_mappers):
+        raise AuditLogIsAppendOnly("audit entries are never changed or deleted")
+
+
 def record(session: Session, *, actor: str, action: str, target: str | None = None,
            details: dict | None = None, ip: str | None = None, now=utcnow) -> AuditEntry:
     entry = AuditEntry(at=now(), actor=actor, action=action, target=target, details=details or {}, ip=ip)
@@ -55,9 +63,9 @@ def search(session: Session, *, actor: str | None = None, action: str | None = N
     if actor:
         query = query.where(AuditEntry.actor == actor)
     if action:
-        query = query.where(AuditEntry.action.startswith(action))
+        query = query.where(AuditEntry.action.startswith(action, autoescape=True))
     if target:
-        query = query.where(AuditEntry.target.contains(target))
+        query = query.where(AuditEntry.target.contains(target, autoescape=True))
     if before_id:
         query = query.where(AuditEntry.id < before_id)
     return list(session.scalars(query))

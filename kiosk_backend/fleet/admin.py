@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import io
-import json
 
 import marshmallow as ma
 from flask import Blueprint, Response, current_app, g, jsonify, redirect, render_template, request, url_for
 
 from ..core.errors import DomainError, Invalid
+from ..core.i18n import english_part, translate_validation_message
 from ..core.printing import qr_image
 from ..extensions import db
 from ..identity.admin import client_ip, require_admin_role
@@ -29,8 +29,12 @@ def grid():
     services.evaluate_offline_alerts(db.session, minutes=current_app.config["KIOSK_OFFLINE_ALERT_MINUTES"])
     db.session.commit()
     args = request.args
-    rows = services.fleet(db.session, site_ids=g.site_ids, status=args.get("status") or None,
-                          site_id=args.get("site", type=int), profile=args.get("profile") or None, q=args.get("q") or None)
+
+    def text(name):  # PostgreSQL refuses NUL even in a comparison
+        return args.get(name, "").replace("\x00", "")[:64] or None
+
+    rows = services.fleet(db.session, site_ids=g.site_ids, status=text("status"), site_id=args.get("site", type=int),
+                          profile=text("profile"), q=text("q"))
     counts = {key: 0 for key in STATUS_LABELS}
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
@@ -103,6 +107,26 @@ def _site_form_data(form) -> dict:
     return {**{k: v for k, v in data.items() if v is not None}, "opening_hours": hours, "holidays": holidays}
 
 
+def _field_errors(messages) -> dict[str, list[str]]:
+    """marshmallow's (possibly nested) messages as {form field: ["English / 中文", …]}: a bad
+    holiday line is reported as "line 2 date: …" instead of the bare list index."""
+
+    def walk(value, where: str):
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                label = f"line {key + 1} / 第 {key + 1} 行 " if isinstance(key, int) else f"{key}: "
+                yield from walk(inner, where + label)
+        elif isinstance(value, (list, tuple)):
+            for inner in value:
+                yield from walk(inner, where)
+        else:
+            message = str(value)
+            en, zh = english_part(message), translate_validation_message(message)
+            yield where + (message if en == zh else f"{en} / {zh}")
+
+    return {str(field): list(walk(value, "")) for field, value in messages.items()}
+
+
 def _site_form(site=None, errors=None, values=None, status=200):
     return render_template("admin/site_form.html", site=site, errors=errors or {}, values=values, kinds=SITE_KINDS,
                            weekdays=WEEKDAYS, provinces=divisions.children(None)), status
@@ -124,7 +148,7 @@ def new_site():
         data = schemas.SiteIn().load(raw)
         site = services.create_site(db.session, actor=g.staff.username, ip=client_ip(), **data)
     except ma.ValidationError as exc:
-        return _site_form(errors=exc.messages, values=request.form, status=422)
+        return _site_form(errors=_field_errors(exc.messages), values=request.form, status=422)
     except DomainError as exc:
         db.session.rollback()
         return _site_form(errors=exc.errors or {"_": [f"{exc.message} / {exc.message_zh}"]}, values=request.form, status=exc.status_code)
@@ -134,6 +158,8 @@ def new_site():
 
 @bp.route("/sites/<int:site_id>", methods=["GET", "POST"])
 def site(site_id):
+    if request.method == "POST":
+        require_admin_role()  # editing a site is for admins, as the site page shows
     item = services.get_site(db.session, site_id, g.site_ids)
     if request.method == "GET":
         return render_template("admin/site.html", site=item, kinds=SITE_KINDS, full_name=divisions.full_name,
@@ -144,7 +170,7 @@ def site(site_id):
         data = schemas.SiteIn(partial=("code",)).load(raw)
         services.update_site(db.session, item, actor=g.staff.username, ip=client_ip(), **data)
     except ma.ValidationError as exc:
-        return _site_form(item, errors=exc.messages, values=request.form, status=422)
+        return _site_form(item, errors=_field_errors(exc.messages), values=request.form, status=422)
     except DomainError as exc:
         db.session.rollback()
         return _site_form(item, errors=exc.errors, values=request.form, status=exc.status_code)
@@ -154,6 +180,7 @@ def site(site_id):
 
 @bp.get("/sites/<int:site_id>/edit")
 def edit_site(site_id):
+    require_admin_role()
     return _site_form(services.get_site(db.session, site_id, g.site_ids))
 
 
@@ -174,10 +201,14 @@ def new_code(site_id):
         hours = int(form.get("valid_hours", 24))
     except ValueError:
         hours = 0
+    profile = form.get("profile") or None
     try:
+        if profile is not None and profile not in _profiles():
+            raise Invalid(f"Unknown device profile {profile!r}.", f"未知的设备型号 {profile!r}。",
+                          errors={"profile": ["unknown / 未知"]})
         plain, record = services.create_enrolment_code(
             db.session, site=item, actor=g.staff.username, valid_hours=hours,
-            pre_authorized=form.get("pre_authorized") == "1", profile=form.get("profile") or None, ip=client_ip())
+            pre_authorized=form.get("pre_authorized") == "1", profile=profile, ip=client_ip())
     except Invalid as exc:
         db.session.rollback()
         return render_template("admin/message.html", error=exc, back=url_for("admin.fleet.site", site_id=site_id)), 422

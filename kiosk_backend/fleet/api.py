@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import g, jsonify
 from flask_smorest import Blueprint
 
-from ..core.errors import Forbidden, Unauthorized
+from ..core.errors import Forbidden, Invalid, Unauthorized
 from ..extensions import db
 from . import schemas, services
 from .kiosk import COOKIE, COOKIE_MAX_AGE, credential_from_request, profiles
@@ -36,6 +36,10 @@ def heartbeat(data):
 
     A pending kiosk may beat too (admins then see it is alive), but gets no commands.
     """
+    if data["profile"] is not None and data["profile"] not in profiles():
+        raise Invalid(f"Invalid input. profile: unknown device profile {data['profile']!r}.",
+                      f"输入有误。字段 profile：未知的设备型号 {data['profile']!r}。",
+                      errors={"json": {"profile": ["Unknown device profile. / 未知的设备型号。"]}})
     result = services.record_heartbeat(db.session, g.kiosk, **data)
     if g.kiosk.state != "authorized":
         result["commands"] = []

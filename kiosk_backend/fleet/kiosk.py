@@ -5,11 +5,13 @@ agents may send ``Authorization: Kiosk <credential>`` instead.
 """
 from __future__ import annotations
 
+import marshmallow as ma
 from flask import (Blueprint, Response, current_app, g, redirect, render_template, request, url_for)
 
 from ..core.errors import Invalid
+from ..core.i18n import describe_validation_errors
 from ..extensions import db
-from . import services
+from . import schemas, services
 
 bp = Blueprint("fleet", __name__)
 
@@ -73,12 +75,12 @@ def activate():
     """The activation screen of a new kiosk: type (or scan) the enrolment code."""
     error = None
     if request.method == "POST":
-        code = request.form.get("code", "")
-        profile = request.form.get("profile", "")
+        form = {key: request.form[key] for key in ("code", "profile", "app_version") if request.form.get(key)}
         try:
-            kiosk, credential = services.activate(db.session, code=code, profile=profile,
-                                                  app_version=request.form.get("app_version") or None,
-                                                  known_profiles=profiles().keys())
+            data = schemas.ActivateIn().load(form)  # the same rules as the device agents' API
+            kiosk, credential = services.activate(db.session, known_profiles=profiles().keys(), **data)
+        except ma.ValidationError as exc:
+            error = Invalid(*describe_validation_errors(exc.messages), errors=exc.messages)
         except Invalid as exc:
             db.session.rollback()
             error = exc

@@ -9,7 +9,14 @@ from marshmallow import fields, validate
 from .models import COMMAND_KINDS, SITE_KINDS
 from .states import DEVICE_STATES, PRINTER_STATES
 
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]\Z")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _plain_text(value):
+    """One line of text: no control characters (PostgreSQL refuses NUL; newlines break single-line fields)."""
+    if _CONTROL.search(value):
+        raise ma.ValidationError("No control characters allowed / 不能包含控制字符")
 
 
 class PeripheralStatus(ma.Schema):
@@ -22,8 +29,8 @@ class PeripheralStatus(ma.Schema):
 
 class HeartbeatIn(ma.Schema):
     seq = fields.Integer(required=True, validate=validate.Range(min=0, max=2**62))
-    app_version = fields.String(load_default=None, validate=validate.Length(max=32))
-    profile = fields.String(load_default=None, validate=validate.Length(max=64))
+    app_version = fields.String(load_default=None, validate=[validate.Length(max=32), _plain_text])
+    profile = fields.String(load_default=None, validate=[validate.Length(max=64), _plain_text])
     peripherals = fields.Nested(PeripheralStatus, load_default=dict)
     session_active = fields.Boolean(load_default=False)
 
@@ -51,9 +58,9 @@ class AckOut(ma.Schema):
 
 
 class ActivateIn(ma.Schema):
-    code = fields.String(required=True, validate=validate.Length(min=4, max=32))
-    profile = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    app_version = fields.String(load_default=None, validate=validate.Length(max=32))
+    code = fields.String(required=True, validate=[validate.Length(min=4, max=32), _plain_text])
+    profile = fields.String(required=True, validate=[validate.Length(min=1, max=64), _plain_text])
+    app_version = fields.String(load_default=None, validate=[validate.Length(max=32), _plain_text])
 
 
 class CredentialOut(ma.Schema):
@@ -77,20 +84,20 @@ def _hours(value):
 class HolidaySchema(ma.Schema):
     date = fields.Date(required=True)
     open = fields.Boolean(load_default=False)
-    note = fields.String(load_default="", validate=validate.Length(max=50))
+    note = fields.String(load_default="", validate=[validate.Length(max=50), _plain_text])
 
 
 class SiteIn(ma.Schema):
-    code = fields.String(required=True, validate=validate.Regexp(r"^[A-Z0-9]{2,12}$", error="2–12 capital letters or digits / 网点编号须为 2–12 位大写字母或数字"))
+    code = fields.String(required=True, validate=validate.Regexp(r"^[A-Z0-9]{2,12}\Z", error="2–12 capital letters or digits / 网点编号须为 2–12 位大写字母或数字"))
     kind = fields.String(required=True, validate=validate.OneOf(list(SITE_KINDS)))
-    name = fields.String(required=True, validate=validate.Length(min=2, max=100))
-    province_code = fields.String(required=True, validate=validate.Regexp(r"^\d{2}$", error="2 digits / 省级代码须为 2 位数字"))
-    city_code = fields.String(required=True, validate=validate.Regexp(r"^\d{4}$", error="4 digits / 市级代码须为 4 位数字"))
-    county_code = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^(\d{6})?$", error="6 digits / 县级代码须为 6 位数字"))
-    address = fields.String(required=True, validate=validate.Length(min=2, max=300))
+    name = fields.String(required=True, validate=[validate.Length(min=2, max=100), _plain_text])
+    province_code = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{2}\Z", error="2 digits / 省级代码须为 2 位数字"))
+    city_code = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{4}\Z", error="4 digits / 市级代码须为 4 位数字"))
+    county_code = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^([0-9]{6})?\Z", error="6 digits / 县级代码须为 6 位数字"))
+    address = fields.String(required=True, validate=[validate.Length(min=2, max=300), _plain_text])
     latitude = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=3, max=54))
     longitude = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=73, max=136))
-    phone = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^[0-9+\-() ]{5,40}$", error="Not a phone number / 电话号码格式不正确"))
+    phone = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^[0-9+\-() ]{5,40}\Z", error="Not a phone number / 电话号码格式不正确"))
     opening_hours = fields.Dict(load_default=dict, validate=_hours)
     holidays = fields.List(fields.Nested(HolidaySchema), load_default=list)
 

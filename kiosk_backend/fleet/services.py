@@ -146,9 +146,10 @@ def create_enrolment_code(session: Session, *, site: Site, actor: str, valid_hou
     if not 1 <= valid_hours <= 24 * 14:
         raise Invalid("A code is valid for 1 hour to 14 days.", "有效期须在 1 小时到 14 天之间。")
     plain = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    moment = now()
     record = EnrolmentCode(site_id=site.id, code_hash=token_hash(plain), hint=plain[-3:], profile=profile,
-                           pre_authorized=pre_authorized, created_by=actor, created_at=now(),
-                           expires_at=now() + timedelta(hours=valid_hours))
+                           pre_authorized=pre_authorized, created_by=actor, created_at=moment,
+                           expires_at=moment + timedelta(hours=valid_hours))
     session.add(record)
     session.flush()
     audit.record(session, actor=actor, action="enrolment_code.create", target=f"site:{site.code}",
@@ -181,17 +182,22 @@ def activate(session: Session, *, code: str, profile: str, app_version: str | No
     """
     known = set(known_profiles)
     if known and profile not in known:
-        raise EnrolmentRefused(f"Unknown device profile {profile!r}.", f"未知的设备型号 {profile!r}。")
+        raise EnrolmentRefused(f"Unknown device profile {profile!r}.", f"未知的设备型号 {profile!r}。",
+                               errors={"profile": ["unknown / 未知的设备型号"]})
     moment = now()
     record = session.scalar(sa.select(EnrolmentCode).where(EnrolmentCode.code_hash == token_hash(normalize_code(code))))
     if record is None:
-        raise EnrolmentRefused("This enrolment code is not valid.", "激活码无效，请核对后重新输入。")
+        raise EnrolmentRefused("This enrolment code is not valid.", "激活码无效，请核对后重新输入。",
+                               errors={"code": ["not valid / 激活码无效"]})
     if record.used_at is not None:
-        raise EnrolmentRefused("This enrolment code has already been used.", "该激活码已被使用。")
+        raise EnrolmentRefused("This enrolment code has already been used.", "该激活码已被使用。",
+                               errors={"code": ["used / 已被使用"]})
     if record.expires_at <= moment:
-        raise EnrolmentRefused("This enrolment code has expired.", "该激活码已过期，请联系管理员重新生成。")
+        raise EnrolmentRefused("This enrolment code has expired.", "该激活码已过期，请联系管理员重新生成。",
+                               errors={"code": ["expired / 已过期"]})
     if record.profile and record.profile != profile:
-        raise EnrolmentRefused(f"This code is for {record.profile} kiosks.", f"该激活码仅限 {record.profile} 型号使用。")
+        raise EnrolmentRefused(f"This code is for {record.profile} kiosks.", f"该激活码仅限 {record.profile} 型号使用。",
+                               errors={"profile": [f"{record.profile} only / 仅限 {record.profile}"]})
     claimed = session.execute(
         sa.update(EnrolmentCode)
         .where(EnrolmentCode.id == record.id, EnrolmentCode.used_at.is_(None), EnrolmentCode.expires_at > moment)
@@ -199,7 +205,8 @@ def activate(session: Session, *, code: str, profile: str, app_version: str | No
         .execution_options(synchronize_session=False)
     ).rowcount
     if claimed != 1:
-        raise EnrolmentRefused("This enrolment code has already been used.", "该激活码已被使用。")
+        raise EnrolmentRefused("This enrolment code has already been used.", "该激活码已被使用。",
+                               errors={"code": ["used / 已被使用"]})
     site = record.site
     credential = new_token()
     if record.kiosk_id is not None:
@@ -336,7 +343,8 @@ def record_heartbeat(session: Session, kiosk: Kiosk, *, seq: int, app_version: s
                         .execution_options(synchronize_session=False))
         for key, value in values.items():  # keep the caller's object in step without a second write
             set_committed_value(kiosk, key, value)
-        commands = _due_commands(session, kiosk, moment)
+        # A kiosk waiting for authorization is seen alive but gets (and uses up) no commands.
+        commands = _due_commands(session, kiosk, moment) if kiosk.state == "authorized" else []
     return {"status": status, "server_time": moment, "interval": HEARTBEAT_SECONDS,
             "maintenance": kiosk.maintenance, "rotate_credential": kiosk.rotate_requested, "commands": commands}
 
@@ -375,9 +383,13 @@ def _validate_payload(kind: str, payload: Mapping[str, Any]) -> dict:
         text = str(payload.get("text", "")).strip()
         if not 1 <= len(text) <= 200:
             raise Invalid("A message needs 1–200 characters.", "提示消息须为 1–200 个字。", errors={"text": ["1–200"]})
-        seconds = int(payload.get("seconds", 30))
+        try:
+            seconds = int(payload.get("seconds", 30))
+        except (TypeError, ValueError):
+            seconds = 0
         if not 5 <= seconds <= 3600:
-            raise Invalid("Show a message for 5–3600 seconds.", "提示显示时长须在 5–3600 秒之间。")
+            raise Invalid("Show a message for 5–3600 seconds.", "提示显示时长须在 5–3600 秒之间。",
+                          errors={"seconds": ["5–3600"]})
         return {"text": text, "seconds": seconds}
     if kind == "apply_settings":
         clean = {}
@@ -409,8 +421,9 @@ def issue_command(session: Session, kiosk: Kiosk, *, kind: str, actor: str, payl
         raise Conflict("A revoked kiosk takes no commands.", "已吊销的终端不接收指令。")
     clean = _validate_payload(kind, payload or {})
     ttl = ttl_minutes or COMMAND_TTL_MINUTES[kind]
+    moment = now()
     command = KioskCommand(kiosk_id=kiosk.id, kind=kind, payload=clean, force=force, created_by=actor,
-                           created_at=now(), expires_at=now() + timedelta(minutes=ttl))
+                           created_at=moment, expires_at=moment + timedelta(minutes=ttl))
     session.add(command)
     session.flush()
     audit.record(session, actor=actor, action=f"command.{kind}", target=f"kiosk:{kiosk.number}",
@@ -480,7 +493,7 @@ def fleet(session: Session, *, site_ids: set[int] | None = None, status: str | N
     if profile:
         query = query.where(Kiosk.profile == profile)
     if q:
-        query = query.where(Kiosk.number.contains(q.upper()))
+        query = query.where(Kiosk.number.contains(q.upper(), autoescape=True))
     rows = []
     for kiosk in session.scalars(query):
         state = kiosk_status(kiosk.last_seen_at, kiosk.peripherals or {}, moment) if kiosk.state == "authorized" else kiosk.state

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hmac
 
-from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
 from ..core import audit
 from ..core.errors import Forbidden, Unauthorized
@@ -27,7 +27,9 @@ def require_staff_session():
     if record is None:
         db.session.commit()
         return redirect(url_for("admin.identity.login", next=request.full_path if request.method == "GET" else None))
-    if record.staff.role not in CONSOLE_ROLES:
+    if db.session.is_modified(record):
+        db.session.commit()  # the sliding idle timeout: pages that write nothing must still keep the session alive
+    if record.staff.role not in CONSOLE_ROLES and request.endpoint != "admin.identity.logout":
         raise Forbidden("The console is for admins and site managers.", "管理后台仅限管理员和网点负责人使用。")
     g.staff = record.staff
     g.site_ids = services.site_scope(db.session, record.staff)
@@ -93,7 +95,11 @@ def audit_log():
     """The append-only audit log, newest first, filterable."""
     require_admin_role()
     args = request.args
+
+    def text(name):  # PostgreSQL refuses NUL even in a comparison
+        return args.get(name, "").replace("\x00", "")[:200] or None
+
     before = args.get("before", type=int)
-    entries = audit.search(db.session, actor=args.get("actor") or None, action=args.get("action") or None,
-                           target=args.get("target") or None, before_id=before, limit=100)
+    entries = audit.search(db.session, actor=text("actor"), action=text("action"), target=text("target"),
+                           before_id=before, limit=100)
     return render_template("admin/audit.html", entries=entries, args=args)

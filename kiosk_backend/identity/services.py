@@ -81,6 +81,10 @@ def login(session: Session, *, username: str, password: str, ip: str | None = No
     passwords get the same answer. Raises LoginRefused.
     """
     moment = now()
+    if len(username) > 64 or any(ord(ch) < 32 or ord(ch) == 127 for ch in username):
+        # No such account can exist; such a name would not fit the audit log (or PostgreSQL) either.
+        check_password_hash(_DUMMY_HASH, password)
+        raise LoginRefused("Wrong username or password.", "用户名或密码不正确。")
     user = session.scalar(sa.select(StaffUser).where(StaffUser.username == username))
     if user is not None and user.locked_until is not None and user.locked_until > moment:
         audit.record(session, actor=username, action="login.locked", ip=ip)
