@@ -108,9 +108,17 @@ def is_open(site: Site, at: datetime) -> bool:
 
 
 def nearest_open_sites(session: Session, site: Site, *, now=utcnow, limit: int = 3) -> list[Site]:
-    """Other sites open now, nearest first (by coordinates, else same county, then city)."""
+    """Other sites open now, nearest first (by coordinates, else same county, then city).
+
+    Looks in the same city first and widens to the province only when nothing there is
+    open, so a province-wide fleet does not scan every site for each maintenance screen.
+    """
     moment = now()
-    others = [s for s in session.scalars(sa.select(Site).where(Site.id != site.id)) if is_open(s, moment)]
+    others: list[Site] = []
+    for area in (Site.city_code == site.city_code, Site.province_code == site.province_code):
+        others = [s for s in session.scalars(sa.select(Site).where(Site.id != site.id, area)) if is_open(s, moment)]
+        if others:
+            break
 
     def distance(other: Site) -> float:
         if None not in (site.latitude, site.longitude, other.latitude, other.longitude):

@@ -858,13 +858,22 @@ def test_nearest_open_sites_are_sorted_by_distance_and_skip_closed_ones(db, make
     assert [s.code for s in services.nearest_open_sites(db.session, here, now=lambda: MONDAY_10, limit=1)] == ["NEAR"]
 
 
-def test_without_coordinates_the_same_county_comes_before_the_same_city_before_elsewhere(db, make_site):
+def test_without_coordinates_the_same_county_comes_before_the_same_city(db, make_site):
     here = _site(make_site, "HERE")
-    elsewhere = _site(make_site, "NJ", county="320102", city="3201", province="32")
+    _site(make_site, "NJ", county="320102", city="3201", province="32")
     same_city = _site(make_site, "CITY", county="360402")
     same_county = _site(make_site, "CNTY")
     found = services.nearest_open_sites(db.session, here, now=lambda: MONDAY_10)
-    assert [s.code for s in found] == [same_county.code, same_city.code, elsewhere.code]
+    assert [s.code for s in found] == [same_county.code, same_city.code]  # never another province's site
+
+
+def test_the_search_widens_to_the_province_only_when_the_city_has_nothing_open(db, make_site):
+    here = _site(make_site, "HERE")
+    _site(make_site, "SHUT", county="360402", open_=False)
+    province = _site(make_site, "NCH", county="360102", city="3601")  # 南昌市东湖区, same province
+    _site(make_site, "NJ", county="320102", city="3201", province="32")
+    found = services.nearest_open_sites(db.session, here, now=lambda: MONDAY_10)
+    assert [s.code for s in found] == [province.code]
 
 
 def test_no_site_is_suggested_when_everything_is_closed(db, make_site):
