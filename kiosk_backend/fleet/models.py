@@ -66,6 +66,9 @@ class Kiosk(TimestampMixin, db.Model):
     peripherals: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     session_active: Mapped[bool] = mapped_column(default=False)
     maintenance: Mapped[bool] = mapped_column(default=False)
+    # Set when a command is queued, cleared by the heartbeat that finds none open: most
+    # beats then skip the command query altogether.
+    commands_pending: Mapped[bool] = mapped_column(default=False)
     settings: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     authorized_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]

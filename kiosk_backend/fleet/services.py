@@ -347,12 +347,17 @@ def record_heartbeat(session: Session, kiosk: Kiosk, *, seq: int, app_version: s
             values["history_at"] = moment
         if kiosk.last_seen_at is None or moment - kiosk.last_seen_at > timedelta(seconds=HEARTBEAT_SECONDS * 3):
             _resolve(session, kiosk, "offline", moment)
+        # A kiosk waiting for authorization is seen alive but gets (and uses up) no commands.
+        commands: list[dict] = []
+        if kiosk.state == "authorized" and kiosk.commands_pending:
+            commands, still_pending = _due_commands(session, kiosk, moment,
+                                                    values.get("session_active", kiosk.session_active))
+            if not still_pending:
+                values["commands_pending"] = False
         session.execute(sa.update(Kiosk).where(Kiosk.id == kiosk.id).values(**values)
                         .execution_options(synchronize_session=False))
         for key, value in values.items():  # keep the caller's object in step without a second write
             set_committed_value(kiosk, key, value)
-        # A kiosk waiting for authorization is seen alive but gets (and uses up) no commands.
-        commands = _due_commands(session, kiosk, moment) if kiosk.state == "authorized" else []
     return {"status": status, "server_time": moment, "interval": HEARTBEAT_SECONDS,
             "maintenance": kiosk.maintenance, "rotate_credential": kiosk.rotate_requested, "commands": commands}
 
@@ -433,29 +438,36 @@ def issue_command(session: Session, kiosk: Kiosk, *, kind: str, actor: str, payl
     command = KioskCommand(kiosk_id=kiosk.id, kind=kind, payload=clean, force=force, created_by=actor,
                            created_at=moment, expires_at=moment + timedelta(minutes=ttl))
     session.add(command)
+    kiosk.commands_pending = True
     session.flush()
     audit.record(session, actor=actor, action=f"command.{kind}", target=f"kiosk:{kiosk.number}",
                  details={"command": command.id, "force": force, **clean}, ip=ip)
     return command
 
 
-def _due_commands(session: Session, kiosk: Kiosk, moment: datetime) -> list[dict]:
-    """Commands to send now; marks them delivered and expires stale ones (usually none)."""
+def _due_commands(session: Session, kiosk: Kiosk, moment: datetime, session_active: bool) -> tuple[list[dict], bool]:
+    """Commands to send now, and whether any command is still open afterwards.
+
+    Marks them delivered and expires stale ones. Only called when the kiosk's
+    ``commands_pending`` flag says there may be some, so most beats skip this query.
+    """
     due = session.scalars(sa.select(KioskCommand)
                           .where(KioskCommand.kiosk_id == kiosk.id, KioskCommand.state.in_(("pending", "delivered")))
                           .order_by(KioskCommand.id)).all()
     out = []
+    still_pending = False
     for command in due:
         if command.expires_at <= moment:
             command.state = "expired"
             continue
-        if command.kind in INTERRUPTING and kiosk.session_active and not command.force:
+        still_pending = True
+        if command.kind in INTERRUPTING and session_active and not command.force:
             continue  # wait until the resident is done
         if command.state == "pending":
             command.state, command.delivered_at = "delivered", moment
         out.append({"id": command.id, "kind": command.kind, "payload": command.payload,
                     "expires_at": command.expires_at})
-    return out
+    return out, still_pending
 
 
 def ack_command(session: Session, kiosk: Kiosk, command_id: int, *, now=utcnow) -> KioskCommand:

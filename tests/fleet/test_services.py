@@ -912,3 +912,17 @@ def test_usage_series_has_one_entry_per_day_even_without_events(db):
     series = services.usage_series(db.session, days=14, now=lambda: MONDAY_10)
     assert len(series["dates"]) == 14 and series["dates"][-1] == "2026-03-02"
     assert series["session"] == series["search"] == series["print"] == [0] * 14
+
+
+def test_the_commands_pending_flag_follows_open_commands(db, make_kiosk):
+    kiosk, _ = make_kiosk()
+    beat = lambda seq: services.record_heartbeat(db.session, kiosk, seq=seq, app_version=None, profile=None,  # noqa: E731
+                                                 peripherals={}, session_active=False)
+    beat(1)
+    assert kiosk.commands_pending is False
+    command = services.issue_command(db.session, kiosk, kind="reload", actor="admin")
+    assert kiosk.commands_pending is True
+    assert [c["id"] for c in beat(2)["commands"]] == [command.id]
+    assert kiosk.commands_pending is True  # delivered, not yet acknowledged
+    services.ack_command(db.session, kiosk, command.id)
+    assert beat(3)["commands"] == [] and kiosk.commands_pending is False

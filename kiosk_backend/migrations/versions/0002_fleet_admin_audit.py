@@ -68,6 +68,7 @@ def upgrade():
     sa.Column('peripherals', sa.JSON(), nullable=False),
     sa.Column('session_active', sa.Boolean(), nullable=False),
     sa.Column('maintenance', sa.Boolean(), nullable=False),
+    sa.Column('commands_pending', sa.Boolean(), nullable=False),
     sa.Column('settings', sa.JSON(), nullable=False),
     sa.Column('authorized_at', sa.DateTime(), nullable=True),
     sa.Column('revoked_at', sa.DateTime(), nullable=True),
