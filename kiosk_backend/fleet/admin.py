@@ -46,8 +46,7 @@ def grid():
 @bp.get("/kiosks/<int:kiosk_id>")
 def kiosk(kiosk_id):
     item = services.get_kiosk(db.session, kiosk_id, g.site_ids)
-    rows = services.fleet(db.session, site_ids={item.site_id}, q=item.number)
-    status = next((r["status"] for r in rows if r["kiosk"].id == item.id), item.state)
+    status = services.status_of(item, services.utcnow())
     return render_template("admin/kiosk.html", kiosk=item, status=status, labels=STATUS_LABELS,
                            history=services.heartbeat_history(db.session, item),
                            commands=services.commands_of(db.session, item), command_kinds=COMMAND_KINDS,
@@ -163,7 +162,7 @@ def site(site_id):
     item = services.get_site(db.session, site_id, g.site_ids)
     if request.method == "GET":
         return render_template("admin/site.html", site=item, kinds=SITE_KINDS, full_name=divisions.full_name,
-                               codes=item and _codes_of(item), profiles=sorted(_profiles()), new_code=None)
+                               codes=services.enrolment_codes(db.session, item), profiles=sorted(_profiles()), new_code=None)
     raw = _site_form_data(request.form)
     raw.pop("code", None)
     try:
@@ -182,15 +181,6 @@ def site(site_id):
 def edit_site(site_id):
     require_admin_role()
     return _site_form(services.get_site(db.session, site_id, g.site_ids))
-
-
-def _codes_of(site):
-    from sqlalchemy import select
-
-    from .models import EnrolmentCode
-
-    return list(db.session.scalars(select(EnrolmentCode).where(EnrolmentCode.site_id == site.id)
-                                   .order_by(EnrolmentCode.id.desc()).limit(20)))
 
 
 @bp.post("/sites/<int:site_id>/codes")
@@ -215,7 +205,7 @@ def new_code(site_id):
     db.session.commit()
     # The plain code is shown on this one page and never again.
     return render_template("admin/site.html", site=item, kinds=SITE_KINDS, full_name=divisions.full_name,
-                           codes=_codes_of(item), profiles=sorted(_profiles()), new_code=plain, new_record=record)
+                           codes=services.enrolment_codes(db.session, item), profiles=sorted(_profiles()), new_code=plain, new_record=record)
 
 
 @bp.get("/codes/qr.png")

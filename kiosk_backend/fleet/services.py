@@ -503,6 +503,19 @@ def commands_of(session: Session, kiosk: Kiosk, limit: int = 30) -> list[KioskCo
 
 # ===================================================================== fleet view and alerts
 
+def status_of(kiosk: Kiosk, now: datetime) -> str:
+    """What the console shows: connectivity for authorized kiosks, else pending/revoked."""
+    if kiosk.state != "authorized":
+        return kiosk.state
+    return kiosk_status(kiosk.last_seen_at, kiosk.peripherals or {}, now)
+
+
+def enrolment_codes(session: Session, site: Site, limit: int = 20) -> list[EnrolmentCode]:
+    """The site's latest enrolment codes (hints only; codes themselves are never stored)."""
+    return list(session.scalars(sa.select(EnrolmentCode).where(EnrolmentCode.site_id == site.id)
+                                .order_by(EnrolmentCode.id.desc()).limit(limit)))
+
+
 def fleet(session: Session, *, site_ids: set[int] | None = None, status: str | None = None, site_id: int | None = None,
           profile: str | None = None, q: str | None = None, now=utcnow) -> list[dict]:
     """Kiosks with their computed status, for the fleet grid."""
@@ -516,7 +529,7 @@ def fleet(session: Session, *, site_ids: set[int] | None = None, status: str | N
         query = query.where(Kiosk.number.contains(q.upper(), autoescape=True))
     rows = []
     for kiosk in session.scalars(query):
-        state = kiosk_status(kiosk.last_seen_at, kiosk.peripherals or {}, moment) if kiosk.state == "authorized" else kiosk.state
+        state = status_of(kiosk, moment)
         if status and state != status:
             continue
         rows.append({"kiosk": kiosk, "status": state, "problems": peripheral_problems(kiosk.peripherals or {})})
