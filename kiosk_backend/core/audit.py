@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..extensions import db
+from .actors import Actor
 from .clock import utcnow
 
 
@@ -50,9 +51,20 @@ def _refuse_bulk_changes(state):
         raise AuditLogIsAppendOnly("audit entries are never changed or deleted")
 
 
-def record(session: Session, *, actor: str, action: str, target: str | None = None,
+def record(session: Session, *, actor: Actor | str, action: str, target: str | None = None,
            details: dict | None = None, ip: str | None = None, now=utcnow) -> AuditEntry:
-    entry = AuditEntry(at=now(), actor=actor, action=action, target=target, details=details or {}, ip=ip)
+    """Add an audit entry to the session (committed with the change it records).
+
+    ``actor`` is an :class:`~kiosk_backend.core.actors.Actor`; its ip is used unless
+    ``ip`` is given. A helper acting for a resident is recorded with the resident.
+    """
+    details = dict(details or {})
+    if isinstance(actor, Actor):
+        ip = ip or actor.ip
+        if actor.on_behalf_of is not None:
+            details["on_behalf_of"] = actor.on_behalf_of.label
+        actor = actor.label
+    entry = AuditEntry(at=now(), actor=actor, action=action, target=target, details=details, ip=ip)
     session.add(entry)
     return entry
 
