@@ -1,7 +1,8 @@
 """Reading catalog files: JSON array, JSON lines or CSV with the national field names.
 
-Parsing and validation are pure (``read_rows``, ``validate_rows``); writing is in
-``services.import_items``. A file is checked whole before anything is written.
+Parsing and validation are pure (``read_rows``, ``validate_rows``, each row checked
+against ``import_schema.ItemImport``); writing is in ``services.import_items``.
+A file is checked whole before anything is written.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import marshmallow as ma
 
 from ..core.errors import Invalid
 from ..core.i18n import english_part, translate_validation_message
-from .schemas import ItemImport
+from .import_schema import ItemImport
 
 FORMATS = ("json", "jsonl", "csv")
 REQUIRED_COLUMNS = ("task_name", "task_code", "dept_name", "task_type")
