@@ -45,6 +45,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     extensions.api.init_app(app)
     register_error_handlers(app)
     web.init_app(app)
+    from .core import jobs_admin, tasks
+
+    tasks.init_app(app, jobs=("fleet.jobs", "identity.jobs"))  # outbox relay, task queue (Huey), periodic jobs
 
     from .core import health
 
@@ -88,6 +91,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     console.register_blueprint(identity_admin.bp)
     console.register_blueprint(fleet_admin.bp)
     console.register_blueprint(catalog_admin.bp)
+    console.register_blueprint(jobs_admin.bp)
     app.register_blueprint(console)
 
     mobile = mobile_surface()

@@ -40,6 +40,7 @@ def main():
 
 def register(app: Flask) -> None:
     from .fleet.cli import fleet_cli
+    from .core.worker import worker
     from .fleet.profiles import profiles_cli
 
     app.cli.add_command(demo)
@@ -49,6 +50,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(token_cli)
     app.cli.add_command(bench_cli)
+    app.cli.add_command(worker)
 
 
 def upgrade_database() -> None:
@@ -95,7 +97,15 @@ def demo(host: str, port: int, no_serve: bool):
     # Flask's app.run() refuses to run inside its own CLI; werkzeug's server is what it uses.
     from werkzeug.serving import run_simple
 
-    run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
+    from .core.worker import start_embedded
+
+    app = current_app._get_current_object()
+    consumer = start_embedded(app)  # one background worker beside the server: outbox and periodic jobs
+    click.echo(f"Background worker: 1 thread on {type(app.extensions['huey'].storage).__name__} (see `kiosk worker`).")
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        consumer.stop(graceful=True)
 
 
 def _any_task_code() -> str:

@@ -11,6 +11,12 @@
 | KIOSK_MAX_UPLOAD_MB | largest catalog import accepted over HTTP | 64 |
 | KIOSK_PROFILE_DIR | device profile files, validated at start-up | the project's device_profiles/ |
 | KIOSK_OFFLINE_ALERT_MINUTES | silence after which an offline alert opens | 10 |
+| KIOSK_JOB_MAX_ATTEMPTS | attempts of an outbox message before it is dead | 8 |
+| KIOSK_JOB_BACKOFF_BASE_SECONDS, KIOSK_JOB_BACKOFF_CAP_SECONDS | retry backoff: base doubled per attempt, capped, jittered | 10, 3600 |
+| KIOSK_JOB_LEASE_SECONDS | how long a worker holds a message before another may take it | 300 |
+| KIOSK_WORKERS | worker threads of `kiosk worker` | 2 |
+| KIOSK_QUEUE_NAME | task queue name (the Redis key prefix) | kiosk |
+| KIOSK_OUTBOX_KEEP_DAYS | days done outbox messages are kept | 7 |
 """
 from __future__ import annotations
 
@@ -68,6 +74,15 @@ def load_config(instance_path: str | Path, overrides: Mapping[str, Any] | None =
         "MAX_CONTENT_LENGTH": int(env.get("KIOSK_MAX_UPLOAD_MB", 64)) * 1024 * 1024,
         "KIOSK_PROFILE_DIR": env.get("KIOSK_PROFILE_DIR") or str(Path(__file__).resolve().parent.parent / "device_profiles"),
         "KIOSK_OFFLINE_ALERT_MINUTES": int(env.get("KIOSK_OFFLINE_ALERT_MINUTES", 10)),
+        # Background work (core.outbox, core.tasks, `kiosk worker`).
+        "KIOSK_JOB_MAX_ATTEMPTS": int(env.get("KIOSK_JOB_MAX_ATTEMPTS", 8)),
+        "KIOSK_JOB_BACKOFF_BASE_SECONDS": float(env.get("KIOSK_JOB_BACKOFF_BASE_SECONDS", 10)),
+        "KIOSK_JOB_BACKOFF_CAP_SECONDS": float(env.get("KIOSK_JOB_BACKOFF_CAP_SECONDS", 3600)),
+        "KIOSK_JOB_LEASE_SECONDS": float(env.get("KIOSK_JOB_LEASE_SECONDS", 300)),
+        "KIOSK_WORKERS": int(env.get("KIOSK_WORKERS", 2)),
+        "KIOSK_QUEUE_NAME": env.get("KIOSK_QUEUE_NAME", "kiosk"),
+        "KIOSK_OUTBOX_KEEP_DAYS": int(env.get("KIOSK_OUTBOX_KEEP_DAYS", 7)),
+        "KIOSK_OUTBOX_SWEEP_GRACE_SECONDS": 60,
         "KIOSK_APP_VERSION": __version__,
     }
     url = overrides.pop("DATABASE_URL", None) or env.get("KIOSK_DATABASE_URL")

@@ -26,8 +26,6 @@ def _profiles():
 @bp.get("/")
 def grid():
     """The fleet: every kiosk the staff member may see, with status in colour and words."""
-    services.evaluate_offline_alerts(db.session, minutes=current_app.config["KIOSK_OFFLINE_ALERT_MINUTES"])
-    db.session.commit()
     args = request.args
 
     def text(name):  # PostgreSQL refuses NUL even in a comparison

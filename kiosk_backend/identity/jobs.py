@@ -1,0 +1,30 @@
+"""Identity's background jobs (registered with core.tasks on import)."""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Mapping
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ..core import tasks
+from ..core.clock import utcnow
+from .models import AdminSession
+
+KEEP_ENDED_SESSIONS = timedelta(days=1)
+
+
+def delete_ended_sessions(session: Session, *, keep: timedelta = KEEP_ENDED_SESSIONS, now=utcnow) -> int:
+    """Delete console sessions that expired, or were revoked, more than ``keep`` ago.
+
+    A day's grace keeps a just-ended session readable for "why was I logged out" support.
+    """
+    cutoff = now() - keep
+    result = session.execute(sa.delete(AdminSession).where(
+        sa.or_(AdminSession.expires_at < cutoff, AdminSession.revoked_at < cutoff)))
+    return result.rowcount
+
+
+@tasks.periodic("identity.ended_sessions", every=timedelta(hours=1))
+def cleanup_sessions(session: Session, config: Mapping[str, Any]) -> int:
+    return delete_ended_sessions(session)
