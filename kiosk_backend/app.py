@@ -43,6 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         database.configure_engine(extensions.db.engine)
     extensions.migrate.init_app(app, extensions.db, directory=str(MIGRATIONS), render_as_batch=True)
     extensions.api.init_app(app)
+    extensions.limiter.init_app(app)  # rate limits: core.ratelimit, counted in Redis when KIOSK_REDIS_URL is set
     register_error_handlers(app)
     web.init_app(app)
     from .core import jobs_admin, tasks

@@ -5,6 +5,11 @@
 | KIOSK_DATABASE_URL | SQLAlchemy URL; ``postgresql://`` is read as psycopg 3 | SQLite file ``instance/kiosk.db`` |
 | KIOSK_SECRET_KEY | signs CSRF tokens and cookies | generated once into ``instance/secret_key`` |
 | KIOSK_REDIS_URL | shared store for rate limits and caches across app servers | in-process |
+| KIOSK_RATELIMIT_ENABLED | rate limits on; switch off for benchmarks only | 1 |
+| KIOSK_RATELIMIT_LOGIN_USERNAME, KIOSK_RATELIMIT_LOGIN_IP | console login POSTs per username, per IP | 10/minute;50/hour, 30/minute;300/hour |
+| KIOSK_RATELIMIT_ENROLMENT_IP | enrolment-code claims (browser and API) per IP | 10/minute;50/hour |
+| KIOSK_RATELIMIT_SEARCH_KIOSK, KIOSK_RATELIMIT_SEARCH_IP | catalog search and suggest per kiosk, per IP | 120/minute, 600/minute |
+| KIOSK_RATELIMIT_STRATEGY | fixed-window, moving-window or sliding-window-counter | fixed-window |
 | KIOSK_IDLE_SECONDS | kiosk idle time before the countdown | 120 |
 | KIOSK_IDLE_WARNING_SECONDS | length of the full-screen countdown | 25 |
 | KIOSK_PUBLIC_URL | base URL phones use for QR codes on printouts | the request's host |
@@ -71,6 +76,16 @@ def load_config(instance_path: str | Path, overrides: Mapping[str, Any] | None =
         "KIOSK_IDLE_WARNING_SECONDS": int(env.get("KIOSK_IDLE_WARNING_SECONDS", 25)),
         "KIOSK_PUBLIC_URL": env.get("KIOSK_PUBLIC_URL", ""),
         "KIOSK_REDIS_URL": env.get("KIOSK_REDIS_URL", ""),
+        # Rate limits (core.ratelimit): limits strings "N per minute;M per hour", counted in Redis when set.
+        "KIOSK_RATELIMIT_ENABLED": env.get("KIOSK_RATELIMIT_ENABLED", "1").lower() not in ("0", "false", "no", "off"),
+        "KIOSK_RATELIMIT_LOGIN_USERNAME": env.get("KIOSK_RATELIMIT_LOGIN_USERNAME", "10/minute;50/hour"),
+        "KIOSK_RATELIMIT_LOGIN_IP": env.get("KIOSK_RATELIMIT_LOGIN_IP", "30/minute;300/hour"),
+        "KIOSK_RATELIMIT_ENROLMENT_IP": env.get("KIOSK_RATELIMIT_ENROLMENT_IP", "10/minute;50/hour"),
+        "KIOSK_RATELIMIT_SEARCH_KIOSK": env.get("KIOSK_RATELIMIT_SEARCH_KIOSK", "120/minute"),
+        "KIOSK_RATELIMIT_SEARCH_IP": env.get("KIOSK_RATELIMIT_SEARCH_IP", "600/minute"),
+        "RATELIMIT_STRATEGY": env.get("KIOSK_RATELIMIT_STRATEGY", "fixed-window"),
+        "RATELIMIT_STORAGE_URI": env.get("KIOSK_REDIS_URL") or "memory://",
+        "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": "kiosk-ratelimit"} if env.get("KIOSK_REDIS_URL") else {},
         "MAX_CONTENT_LENGTH": int(env.get("KIOSK_MAX_UPLOAD_MB", 64)) * 1024 * 1024,
         "KIOSK_PROFILE_DIR": env.get("KIOSK_PROFILE_DIR") or str(Path(__file__).resolve().parent.parent / "device_profiles"),
         "KIOSK_OFFLINE_ALERT_MINUTES": int(env.get("KIOSK_OFFLINE_ALERT_MINUTES", 10)),

@@ -4,7 +4,9 @@ from flask_sqlalchemy import SQLAlchemy
 
 from .core.errors import KioskApi
 from .core.models import Base
+from .core.ratelimit import KioskLimiter
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 api = KioskApi()
+limiter = KioskLimiter()  # storage and limits per app: core.ratelimit

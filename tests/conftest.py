@@ -18,8 +18,13 @@ import sqlalchemy as sa
 from kiosk_backend.app import create_app
 from kiosk_backend.config import normalize_database_url
 from kiosk_backend.extensions import db as _db
+from kiosk_backend.extensions import limiter as _limiter
 
 PG_URL = os.environ.get("KIOSK_TEST_DATABASE_URL")
+# Test apps count rate limits in memory with limits no test reaches by accident (the limit
+# code still runs); tests/core/test_ratelimit.py builds apps with real limits and Redis.
+RELAXED_RATE_LIMITS = {"RATELIMIT_STORAGE_URI": "memory://", **{f"KIOSK_RATELIMIT_{name}": "100000/minute" for name in (
+    "LOGIN_USERNAME", "LOGIN_IP", "ENROLMENT_IP", "SEARCH_KIOSK", "SEARCH_IP")}}
 
 
 def pytest_report_header(config):
@@ -72,7 +77,7 @@ def make_app(databases, tmp_path_factory):
     def _make(create_schema: bool = True, **config):
         url = config.pop("DATABASE_URL", None) or databases.new_url()
         app = create_app({"DATABASE_URL": url, "SECRET_KEY": "test", "TESTING": True,
-                          "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")), **config})
+                          "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")), **RELAXED_RATE_LIMITS, **config})
         if create_schema:
             with app.app_context():
                 _db.create_all()
@@ -95,6 +100,7 @@ def app(_shared_app):
     """The shared test app with empty tables, inside an app context."""
     with _shared_app.app_context():
         _empty_tables()
+        _limiter.reset()  # counters start at zero in every test
         yield _shared_app
         _db.session.remove()
 

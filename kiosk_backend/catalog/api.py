@@ -7,6 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 
+from ..core import ratelimit
 from ..core.errors import Invalid
 from ..extensions import db
 from ..identity.api import require_staff
@@ -17,6 +18,7 @@ blp = Blueprint("catalog", __name__, url_prefix="/api/v1/catalog",
 
 
 @blp.get("/items")
+@ratelimit.catalog_search
 @blp.arguments(schemas.SearchArgs(), location="query")
 @blp.response(200, schemas.SearchResult)
 def search_items(args):
@@ -32,6 +34,7 @@ def search_items(args):
 
 
 @blp.get("/suggest")
+@ratelimit.catalog_search
 @blp.arguments(schemas.SuggestArgs(), location="query")
 @blp.response(200, schemas.SuggestResult)
 def suggest(args):

@@ -5,6 +5,7 @@ import io
 
 from flask import Blueprint, Response, abort, current_app, g, render_template, request, url_for
 
+from ..core import ratelimit
 from ..core.kiosk_shell import register_tile, require_feature, require_printer, tiles
 from ..core.printing import PAPERS, qr_image, render_pdf, render_png
 from ..extensions import db
@@ -35,6 +36,7 @@ def home():
 
 
 @bp.get("/search")
+@ratelimit.catalog_search
 def search():
     require_feature("search")
     q = request.args.get("q", "")[:50]

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import g, jsonify
 from flask_smorest import Blueprint
 
+from ..core import ratelimit
 from ..core.errors import Forbidden, Invalid, Unauthorized
 from ..extensions import db
 from . import schemas, services
@@ -68,6 +69,7 @@ def rotate():
 
 
 @blp.post("/activate")
+@ratelimit.enrolment
 @blp.arguments(schemas.ActivateIn())
 @blp.response(201, schemas.CredentialOut())
 def activate(data):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import (Blueprint, Response, current_app, g, redirect, render_template, request, url_for)
 
+from ..core import ratelimit
 from ..core.errors import Invalid
 from ..core.i18n import describe_validation_errors
 from ..extensions import db
@@ -71,6 +72,7 @@ def kiosk_context() -> dict:
 
 
 @bp.route("/activate", methods=["GET", "POST"])
+@ratelimit.enrolment
 def activate():
     """The activation screen of a new kiosk: type (or scan) the enrolment code."""
     error = None

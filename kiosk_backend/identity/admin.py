@@ -5,7 +5,7 @@ import hmac
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
-from ..core import audit
+from ..core import audit, ratelimit
 from ..core.errors import Forbidden, Unauthorized
 from ..extensions import db
 from . import services
@@ -59,6 +59,7 @@ def client_ip() -> str | None:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@ratelimit.login
 def login():
     error = None
     if request.method == "POST":
