@@ -45,6 +45,7 @@ def make_consumer(app: Flask, *, workers: int | None = None, periodic: bool = Tr
                   **options) -> KioskConsumer:
     """A consumer of the app's queue with ``workers`` threads (default KIOSK_WORKERS)."""
     options.setdefault("check_worker_health", True)
+    options.setdefault("max_delay", 2.0)  # an idle worker polls at least every 2 s (Huey: 10 s)
     return KioskConsumer(app.extensions["huey"], signals=signals, workers=workers or app.config["KIOSK_WORKERS"],
                          periodic=periodic, worker_type="thread", **options)
 

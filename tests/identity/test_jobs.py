@@ -1,0 +1,49 @@
+"""Identity's periodic job: console sessions that ended more than a day ago are deleted."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from kiosk_backend.core.clock import utcnow
+from kiosk_backend.core.tokens import new_token, token_hash
+from kiosk_backend.identity import jobs
+from kiosk_backend.identity.models import AdminSession, StaffUser
+
+
+def _sessions(db) -> dict[str, AdminSession]:
+    staff = StaffUser(username="li", password_hash="x", role="admin")
+    db.session.add(staff)
+    db.session.flush()
+    now = utcnow()
+    made = {}
+    for name, expires, revoked in [("live", now + timedelta(hours=8), None),
+                                   ("expired-an-hour-ago", now - timedelta(hours=1), None),
+                                   ("expired-two-days-ago", now - timedelta(days=2), None),
+                                   ("revoked-an-hour-ago", now + timedelta(hours=8), now - timedelta(hours=1)),
+                                   ("revoked-two-days-ago", now + timedelta(hours=8), now - timedelta(days=2))]:
+        made[name] = AdminSession(token_hash=token_hash(new_token()), staff_id=staff.id, csrf_token=name,
+                                  created_at=now - timedelta(days=3), last_seen_at=now - timedelta(days=3),
+                                  expires_at=expires, revoked_at=revoked)
+        db.session.add(made[name])
+    db.session.commit()
+    return made
+
+
+def _left(db) -> set[str]:
+    db.session.expire_all()
+    return set(db.session.scalars(sa.select(AdminSession.csrf_token)))
+
+
+def test_sessions_ended_more_than_a_day_ago_are_deleted_the_others_kept(db):
+    _sessions(db)
+    assert jobs.delete_ended_sessions(db.session) == 2
+    db.session.commit()
+    assert _left(db) == {"live", "expired-an-hour-ago", "revoked-an-hour-ago"}
+
+
+def test_the_cleanup_runs_as_a_periodic_queue_task(app, db):
+    _sessions(db)
+    huey = app.extensions["huey"]
+    assert huey.execute(app.extensions["periodic_tasks"]["identity.ended_sessions"].s()) == 2
+    assert _left(db) == {"live", "expired-an-hour-ago", "revoked-an-hour-ago"}
