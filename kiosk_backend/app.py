@@ -1,7 +1,6 @@
 """The composition root: create_app() reads like the table of contents of the service."""
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -10,7 +9,7 @@ from flask import Flask, redirect, url_for
 
 from . import extensions
 from .config import load_config
-from .core import database, web
+from .core import database, requests, web
 from .core.errors import register_error_handlers
 from .core.surfaces import admin_surface, kiosk_surface, mobile_surface
 
@@ -35,7 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.from_mapping(load_config(app.instance_path, config))
     app.json.ensure_ascii = False  # Chinese stays readable in JSON responses
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Logging is configured by the entry point (kiosk CLI, kiosk_backend.wsgi), not here.
 
     # Data and plumbing.
     extensions.db.init_app(app)
@@ -45,12 +44,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     extensions.api.init_app(app)
     extensions.limiter.init_app(app)  # rate limits: core.ratelimit, counted in Redis when KIOSK_REDIS_URL is set
     register_error_handlers(app)
+    requests.init_app(app)  # one commit per request: below 400 commit, else roll back
     web.init_app(app)
     from .core import jobs_admin, tasks
 
     tasks.init_app(app, jobs=("fleet.jobs", "identity.jobs"))  # outbox relay, task queue (Huey), periodic jobs
 
     from .core import health
+    from .core import signing  # noqa: F401 - signed requests' nonce table (core_request_nonce) is in the schema
 
     app.register_blueprint(health.bp)
 
@@ -100,8 +101,4 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(mobile)
 
     app.add_url_rule("/", "root", lambda: redirect(url_for("kiosk.catalog.home")))
-
-    from . import cli
-
-    cli.register(app)
     return app

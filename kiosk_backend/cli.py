@@ -22,8 +22,10 @@ import click
 import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
-from flask_migrate import upgrade as migrate_upgrade
 
+from .core import actors
+from .core.database import upgrade_database
+from .core.logs import configure_logging
 from .extensions import db
 
 
@@ -36,25 +38,27 @@ def _create_app(*_args, **_kwargs) -> Flask:
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True, add_version_option=False)
 def main():
     """kiosk-backend: government-service self-service kiosks (政务服务自助终端)."""
+    configure_logging()
 
 
-def register(app: Flask) -> None:
+def register(group: click.Group) -> None:
+    """Put every command on the ``kiosk`` group (called once, at the end of this module).
+
+    The commands live on the group, not on ``app.cli``: the app does not import the CLI,
+    so there is no app ↔ cli import cycle.
+    """
     from .fleet.cli import fleet_cli
     from .core.worker import worker
     from .fleet.profiles import profiles_cli
 
-    app.cli.add_command(demo)
-    app.cli.add_command(fleet_cli)
-    app.cli.add_command(profiles_cli)
-    app.cli.add_command(catalog_cli)
-    app.cli.add_command(create_admin)
-    app.cli.add_command(token_cli)
-    app.cli.add_command(bench_cli)
-    app.cli.add_command(worker)
-
-
-def upgrade_database() -> None:
-    migrate_upgrade(directory=current_app.extensions["migrate"].directory)
+    group.add_command(demo)
+    group.add_command(fleet_cli)
+    group.add_command(profiles_cli)
+    group.add_command(catalog_cli)
+    group.add_command(create_admin)
+    group.add_command(token_cli)
+    group.add_command(bench_cli)
+    group.add_command(worker)
 
 
 # ------------------------------------------------------------------ demo
@@ -148,7 +152,8 @@ def catalog_import(file: Path, fmt: str | None, dry_run: bool, skip_invalid: boo
     if len(checked.problems) > 200:
         click.echo(f"... and {len(checked.problems) - 200} more problems", err=True)
     with click.progressbar(length=len(checked.valid) or 1, label="Writing ", file=sys.stderr, show_pos=True) as bar:
-        result = catalog.import_items(db.session, checked, dry_run=dry_run, skip_invalid=skip_invalid,
+        result = catalog.import_items(db.session, checked, actor=actors.cli(), source=file.name,
+                                      dry_run=dry_run, skip_invalid=skip_invalid,
                                       progress=bar.update)
     db.session.commit()
     r = result.report()
@@ -288,3 +293,6 @@ def bench_import(items: int):
     from .benchmarks.catalog import run_import_benchmark
 
     run_import_benchmark(items, echo=click.echo, database_url=os.environ.get("KIOSK_BENCH_DATABASE_URL"))
+
+
+register(main)

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from kiosk_backend.app import create_app
 from kiosk_backend.config import normalize_database_url
+from kiosk_backend.core.actors import SYSTEM
 from kiosk_backend.extensions import db as _db
 from kiosk_backend.extensions import limiter as _limiter
 
@@ -152,7 +153,7 @@ def make_items(db):
         data = json.dumps(list(rows), ensure_ascii=False).encode()
         checked = services.check_file(data, fmt="json")
         assert not checked.problems, [p.as_dict() for p in checked.problems]
-        services.import_items(db.session, checked)
+        services.import_items(db.session, checked, actor=SYSTEM)
         db.session.commit()
         return rows
 

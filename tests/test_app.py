@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from kiosk_backend.app import create_app
+from kiosk_backend.cli import main
 from kiosk_backend.fleet.profiles import DEFAULT_PROFILE_DIR, ProfileError
 
 
@@ -29,5 +30,5 @@ def test_a_broken_device_profile_stops_start_up_naming_file_and_field(tmp_path):
 
 
 def test_the_cli_checks_profiles(make_app):
-    result = make_app().test_cli_runner().invoke(args=["profiles", "check"])
+    result = make_app().test_cli_runner().invoke(main, args=["profiles", "check"])
     assert result.exit_code == 0 and "post-office-portrait" in result.output

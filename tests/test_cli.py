@@ -14,7 +14,11 @@ from tests.conftest import item_row
 
 @pytest.fixture
 def runner(app):
-    return app.test_cli_runner()
+    """Runs the ``kiosk`` group (commands live on it, not on app.cli) against the test app."""
+    runner = app.test_cli_runner()
+    invoke = runner.invoke
+    runner.invoke = lambda cli=None, args=None, **kw: invoke(cli or main, args, **kw)
+    return runner
 
 
 def write(tmp_path, rows, name="items.json"):
@@ -87,11 +91,11 @@ def test_demo_prepares_the_database_once_and_prints_the_urls(make_app):
     app = make_app(create_schema=False)
     runner = app.test_cli_runner()
     with app.app_context():
-        first = runner.invoke(args=["demo", "--no-serve", "--port", "8123"])
+        first = runner.invoke(main, args=["demo", "--no-serve", "--port", "8123"])
         assert first.exit_code == 0, first.output
         assert "Loaded demo catalog: 350 items." in first.output
         assert "http://127.0.0.1:8123/kiosk/" in first.output and "/api/v1/openapi.json" in first.output
-        second = runner.invoke(args=["demo", "--no-serve"])
+        second = runner.invoke(main, args=["demo", "--no-serve"])
         assert "already present" in second.output
 
 

@@ -8,7 +8,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from kiosk_backend.catalog import services
-from kiosk_backend.cli import upgrade_database
+from kiosk_backend.core.actors import SYSTEM
+from kiosk_backend.core.database import upgrade_database
 from kiosk_backend.extensions import db
 from tests.conftest import item_row
 
@@ -28,7 +29,7 @@ def test_upgrading_a_populated_database_keeps_its_data(make_app):
     with app.app_context():
         upgrade_database()
         checked = services.check_file(json.dumps([item_row(task_code="KEEP1")]).encode(), fmt="json")
-        services.import_items(db.session, checked)
+        services.import_items(db.session, checked, actor=SYSTEM)
         db.session.commit()
         upgrade_database()  # again, at head: a no-op that must not lose anything
         assert services.get_item(db.session, "KEEP1").task_name == "居民身份证申领"

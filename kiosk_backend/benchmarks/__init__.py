@@ -17,7 +17,7 @@ import sqlalchemy as sa
 @contextmanager
 def scratch_app(database_url: str | None) -> Iterator:
     from ..app import create_app
-    from ..cli import upgrade_database
+    from ..core.database import upgrade_database
     from ..extensions import db
 
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as tmp:

@@ -13,6 +13,7 @@ import statistics
 import time
 from typing import Callable
 
+from ..core.actors import SYSTEM
 from . import gunicorn, have_wrk, scratch_app, wrk
 
 QUERY_MIX = {
@@ -37,7 +38,7 @@ def _fill(db, size: int) -> tuple[int, float]:
         rows = list(generate_items(extra))
         checked = services.check_file(json.dumps(rows, ensure_ascii=False).encode(), fmt="json")
         assert not checked.problems, checked.problems[:3]
-        services.import_items(db.session, Checked(rows=len(checked.valid), valid=checked.valid))
+        services.import_items(db.session, Checked(rows=len(checked.valid), valid=checked.valid), actor=SYSTEM)
     db.session.commit()
     return demo.created + extra, time.perf_counter() - started
 
@@ -117,7 +118,7 @@ def run_import_benchmark(items: int, *, echo: Callable[[str], None] = print, dat
         started = time.perf_counter()
         checked = services.check_file(data, fmt="json")
         checked_s = time.perf_counter() - started
-        result = services.import_items(db.session, checked)
+        result = services.import_items(db.session, checked, actor=SYSTEM)
         db.session.commit()
         total = time.perf_counter() - started
     echo(f"import {items} items in {total:.1f} s (validate {checked_s:.1f} s, write {total - checked_s:.1f} s; "

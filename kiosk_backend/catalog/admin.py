@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, g, render_template, request
 
-from ..core import audit
 from ..core.errors import Invalid
 from ..extensions import db
-from ..identity.admin import client_ip, require_admin_role
+from ..core.requests import require_role
 from . import services
 
 bp = Blueprint("catalog", __name__)
@@ -14,7 +13,7 @@ bp = Blueprint("catalog", __name__)
 
 @bp.route("/catalog/import", methods=["GET", "POST"])
 def import_page():
-    require_admin_role()
+    require_role("admin")
     if request.method == "GET":
         return render_template("admin/catalog_import.html", report=None, error=None)
     upload = request.files.get("file")
@@ -26,11 +25,8 @@ def import_page():
         checked = services.check_file(upload.read(), filename=upload.filename)
     except Invalid as exc:
         return render_template("admin/catalog_import.html", report=None, error=exc), 422
-    result = services.import_items(db.session, checked, dry_run=dry_run, skip_invalid=skip_invalid)
+    result = services.import_items(db.session, checked, actor=g.actor, source=upload.filename,
+                                   dry_run=dry_run, skip_invalid=skip_invalid)
     report = result.report()
-    if result.written:
-        audit.record(db.session, actor=g.staff.username, action="catalog.import", target=upload.filename,
-                     details={k: report[k] for k in ("rows", "created", "updated", "skipped")}, ip=client_ip())
-    db.session.commit()
     status = 422 if checked.problems and not result.written and not dry_run else 200
     return render_template("admin/catalog_import.html", report=report, error=None, filename=upload.filename), status

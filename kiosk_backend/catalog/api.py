@@ -107,12 +107,11 @@ def import_catalog(args, files):
     """
     upload = files["file"]
     checked = services.check_file(upload.read(), filename=upload.filename, fmt=args["format"])
-    result = services.import_items(db.session, checked, dry_run=args["dry_run"], skip_invalid=args["skip_invalid"])
+    result = services.import_items(db.session, checked, actor=g.actor, source=upload.filename,
+                                   dry_run=args["dry_run"], skip_invalid=args["skip_invalid"])
     if checked.problems and not args["dry_run"] and not args["skip_invalid"]:
-        db.session.rollback()
         raise Invalid(f"{len(checked.problems)} problem(s) found; nothing was imported.",
                       f"发现 {len(checked.problems)} 处问题，未导入任何内容。", errors={"problems": result.report()["problems"]})
-    db.session.commit()
     return result.report()
 
 
@@ -129,9 +128,7 @@ class Synonyms(MethodView):
     @admin_blp.doc(security=[{"bearer": []}])
     def post(self, data):
         """Add a synonym (社保 → 社会保险) or a correction (身分证 → 身份证)."""
-        synonym = services.add_synonym(db.session, actor=g.staff.username, **data)
-        db.session.commit()
-        return synonym
+        return services.add_synonym(db.session, actor=g.actor, **data)
 
 
 @admin_blp.delete("/synonyms/<int:synonym_id>")
@@ -139,5 +136,4 @@ class Synonyms(MethodView):
 @admin_blp.doc(security=[{"bearer": []}])
 def delete_synonym(synonym_id):
     """Remove an admin synonym."""
-    services.delete_synonym(db.session, synonym_id)
-    db.session.commit()
+    services.delete_synonym(db.session, synonym_id, actor=g.actor)

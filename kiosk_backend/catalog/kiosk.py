@@ -7,6 +7,7 @@ from flask import Blueprint, Response, abort, current_app, g, render_template, r
 
 from ..core import ratelimit
 from ..core.kiosk_shell import register_tile, require_feature, require_printer, tiles
+from ..core.requests import independent_session
 from ..core.printing import PAPERS, qr_image, render_pdf, render_png
 from ..extensions import db
 from ..fleet import services as fleet
@@ -21,6 +22,13 @@ register_tile("tile.bundles", "kiosk.catalog.bundles", "bundles.svg", 30, "bundl
 register_tile("tile.departments", "kiosk.catalog.departments", "departments.svg", 40, "departments")
 
 PAGE_SIZE = 10
+
+
+def _count(kind: str) -> None:
+    """Usage statistics are written beside the request (which only reads): a GET changes
+    no state of the request's own transaction."""
+    with independent_session() as side:
+        fleet.record_usage(side, g.kiosk, kind)
 
 
 def _page() -> int:
@@ -42,8 +50,7 @@ def search():
     q = request.args.get("q", "")[:50]
     result = services.search(db.session, q=q, page=_page(), page_size=PAGE_SIZE) if q.strip() else None
     if result is not None and _page() == 1:
-        fleet.record_usage(db.session, g.kiosk, "search")
-        db.session.commit()
+        _count("search")
     if request.args.get("partial") == "1":
         # Search-as-you-type swaps in just the results, rendered by the same template.
         return render_template("kiosk/_results.html", result=result, page_size=PAGE_SIZE)
@@ -146,8 +153,7 @@ def print_preview(task_code):
 def print_png(task_code):
     paper = _paper()
     guide, blocks = _blocks(task_code)
-    fleet.record_usage(db.session, g.kiosk, "print")
-    db.session.commit()
+    _count("print")
     return Response(render_png(blocks, paper), mimetype="image/png",
                     headers={"Content-Disposition": f'inline; filename="{task_code}-{paper.name}.png"'})
 
@@ -156,7 +162,6 @@ def print_png(task_code):
 def print_pdf(task_code):
     _paper("a4")
     guide, blocks = _blocks(task_code)
-    fleet.record_usage(db.session, g.kiosk, "print")
-    db.session.commit()
+    _count("print")
     return Response(render_pdf(blocks, PAPERS["a4"]), mimetype="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="{task_code}.pdf"'})

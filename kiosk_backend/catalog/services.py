@@ -16,6 +16,8 @@ from typing import Any, Callable, Mapping
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
+from ..core import actors, audit
+from ..core.actors import Actor
 from ..core.errors import Conflict, NotFound
 from .importer import Checked, detect_format, read_rows, validate_rows
 from .models import Bundle, BundleItem, CatalogRevision, Department, Item, Synonym, Theme, item_theme
@@ -88,12 +90,14 @@ def check_file(data: bytes, *, filename: str | None = None, fmt: str | None = No
     return validate_rows(read_rows(data, fmt), progress=progress)
 
 
-def import_items(session: Session, checked: Checked, *, dry_run: bool = False, skip_invalid: bool = False,
+def import_items(session: Session, checked: Checked, *, actor: Actor, source: str | None = None,
+                 dry_run: bool = False, skip_invalid: bool = False,
                  progress: Callable[[int], None] | None = None) -> ImportResult:
     """Upsert the valid rows of ``checked`` by task_code.
 
     Nothing is written when there are problems unless ``skip_invalid``; nothing at all
-    when ``dry_run``. All writes happen in the caller's transaction.
+    when ``dry_run``. All writes happen in the caller's transaction, with an audit entry
+    ``catalog.import`` (``source``: the file name) when anything was written.
     """
     result = ImportResult(checked, dry_run=dry_run)
     if dry_run or (checked.problems and not skip_invalid) or not checked.valid:
@@ -125,6 +129,9 @@ def import_items(session: Session, checked: Checked, *, dry_run: bool = False, s
     _replace_bundles(session, rows, ids)
     bump_revision(session)
     result.created, result.updated, result.written = len(inserts), len(updates), True
+    audit.record(session, actor=actor, action="catalog.import", target=source,
+                 details={"rows": checked.rows, "created": result.created, "updated": result.updated,
+                          "skipped": len(checked.problems)})
     log.info("catalog import: %d created, %d updated, %d problems", result.created, result.updated,
              len(checked.problems))
     return result
@@ -208,7 +215,7 @@ def _replace_bundles(session: Session, rows: list[dict], ids: dict[str, int]) ->
 def load_demo_catalog(session: Session) -> ImportResult:
     """Import the demo catalog shipped in ``data/demo_items.json`` (idempotent upsert)."""
     checked = check_file(DEMO_ITEMS.read_bytes(), filename=DEMO_ITEMS.name)
-    return import_items(session, checked)
+    return import_items(session, checked, actor=actors.SYSTEM, source="demo_items.json")
 
 
 # ===================================================================== search index
@@ -426,24 +433,29 @@ def list_synonyms(session: Session) -> list[Synonym]:
     return list(session.scalars(sa.select(Synonym).order_by(Synonym.term)))
 
 
-def add_synonym(session: Session, *, term: str, expansion: str, kind: str, actor: str | None) -> Synonym:
-    """Add an admin synonym or correction. Raises Conflict if it exists."""
+def add_synonym(session: Session, *, term: str, expansion: str, kind: str, actor: Actor) -> Synonym:
+    """Add an admin synonym or correction (audited). Raises Conflict if it exists."""
     term, expansion = term.strip(), expansion.strip()
     exists = session.scalar(sa.select(Synonym.id).where(Synonym.term == term, Synonym.expansion == expansion))
     if exists:
         raise Conflict("This synonym already exists.", "该同义词已存在。")
-    synonym = Synonym(term=term, expansion=expansion, kind=kind, created_by=actor)
+    synonym = Synonym(term=term, expansion=expansion, kind=kind, created_by=str(actor)[:64])
     session.add(synonym)
     session.flush()
     bump_revision(session)
+    audit.record(session, actor=actor, action="synonym.add", target=f"synonym:{synonym.id}",
+                 details={"term": term, "expansion": expansion, "kind": kind})
     return synonym
 
 
-def delete_synonym(session: Session, synonym_id: int) -> None:
+def delete_synonym(session: Session, synonym_id: int, *, actor: Actor) -> None:
+    """Remove an admin synonym (audited). Raises NotFound."""
     synonym = session.get(Synonym, synonym_id)
     if synonym is None:
         raise NotFound("No such synonym.", "没有找到该同义词。")
     session.delete(synonym)
     session.flush()
     bump_revision(session)
+    audit.record(session, actor=actor, action="synonym.delete", target=f"synonym:{synonym_id}",
+                 details={"term": synonym.term, "expansion": synonym.expansion, "kind": synonym.kind})
 

@@ -19,3 +19,11 @@ def configure_engine(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
+
+
+def upgrade_database() -> None:
+    """Apply every migration (inside an app context), as ``kiosk db upgrade`` does."""
+    from flask import current_app
+    from flask_migrate import upgrade
+
+    upgrade(directory=current_app.extensions["migrate"].directory)

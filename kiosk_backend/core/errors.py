@@ -15,6 +15,7 @@ from typing import Any
 import marshmallow as ma
 import sqlalchemy.exc as sa_exc
 from flask import Flask, Response, jsonify, render_template, request
+from markupsafe import escape
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
@@ -91,19 +92,35 @@ def error_payload(code: int, message: str, message_zh: str, errors: dict | None 
     }
 
 
-def _wants_html() -> bool:
+# The HTML surfaces and the template of their error page; anything else gets JSON.
+SURFACE_ERROR_TEMPLATES = {"kiosk": "kiosk/error.html", "mobile": "mobile/error.html", "admin": "admin/error.html"}
+_SURFACE_PREFIXES = (("/kiosk", "kiosk"), ("/m/", "mobile"), ("/admin", "admin"))
+
+
+def surface() -> str:
+    """The surface of the current request: the root blueprint of its endpoint ("kiosk",
+    "mobile", "admin"), or, for a URL that matched no route, its path prefix; "api" else."""
+    names = request.blueprints
+    if names and names[-1] in SURFACE_ERROR_TEMPLATES:
+        return names[-1]
     path = request.path
-    return path.startswith("/kiosk") or path.startswith("/m/") or path == "/m"
+    if path == "/m":
+        return "mobile"
+    for prefix, name in _SURFACE_PREFIXES:
+        if path.startswith(prefix):
+            return name
+    return "api"
 
 
 def _respond(payload: dict, headers: dict | None = None) -> Response:
     code = payload["code"]
-    if _wants_html():
+    template = SURFACE_ERROR_TEMPLATES.get(surface())
+    if template is not None:
         try:
-            html = render_template("error.html", error=payload)
+            html = render_template(template, error=payload)
         except Exception:  # never let the error page itself turn a 4xx into a 500
-            log.exception("error page failed to render")
-            html = f"<h1>{payload['code']} {payload['message_zh']}</h1>"
+            log.exception("error page %s failed to render", template)
+            html = _bare_error_page(payload)
         resp = Response(html, status=code, mimetype="text/html")
     else:
         resp = jsonify(payload)
@@ -111,6 +128,15 @@ def _respond(payload: dict, headers: dict | None = None) -> Response:
     for name, value in (headers or {}).items():
         resp.headers[name] = value
     return resp
+
+
+def _bare_error_page(payload: dict) -> str:
+    """Last resort when the surface's page cannot render (its template needs something that
+    is broken): still both languages and a way back to the start."""
+    home = {"kiosk": "/kiosk/", "admin": "/admin/", "mobile": "/m/"}.get(surface(), "/")
+    return ('<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>{code}</title>'
+            '<h1>{zh}</h1><p lang="en">{en}</p><p><a href="{home}">返回首页 / Home</a></p></html>').format(
+        code=payload["code"], zh=escape(payload["message_zh"]), en=escape(payload["message"]), home=home)
 
 
 def handle_domain_error(error: DomainError) -> Response:
@@ -129,18 +155,17 @@ def handle_http_exception(error: HTTPException) -> Response:
     return _respond(error_payload(code, message, message_zh, errors), headers)
 
 
-def handle_database_unavailable(error: sa_exc.DBAPIError) -> Response:
-    """Connection-level database failures become 503 + Retry-After.
+def handle_database_error(error: sa_exc.DBAPIError | sa_exc.TimeoutError) -> Response:
+    """Database outages become 503 + Retry-After; other database errors are bugs (500).
 
-    The engine uses ``pool_pre_ping`` so the next request after the database returns gets
-    a fresh connection: no restart needed.
+    An outage is a refused or dropped connection, a timeout, or an SQLite database locked
+    beyond its busy timeout: all pass, so the client should retry. The engine uses
+    ``pool_pre_ping``, so the request after the database returns gets a fresh connection:
+    no restart needed. The request's transaction is rolled back by core.requests.
     """
-    if not _is_connection_error(error):
+    if not is_outage(error):
         return handle_unexpected(error)
     log.error("database unavailable: %s", error.__class__.__name__)
-    from ..extensions import db  # core may use the shared session handle
-
-    db.session.rollback()
     payload = error_payload(
         503,
         "The service is temporarily unavailable. Please try again shortly or ask at the counter.",
@@ -149,14 +174,37 @@ def handle_database_unavailable(error: sa_exc.DBAPIError) -> Response:
     return _respond(payload, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
-def _is_connection_error(error: sa_exc.DBAPIError) -> bool:
-    if getattr(error, "connection_invalidated", False):
+def is_outage(error: sa_exc.DBAPIError | sa_exc.TimeoutError) -> bool:
+    """Whether a database error means "not reachable now" rather than "bad statement"."""
+    if isinstance(error, sa_exc.TimeoutError) or getattr(error, "connection_invalidated", False):
+        return True  # no pooled connection came free in time, or the connection dropped
+    if isinstance(error, sa_exc.InterfaceError):
         return True
     if isinstance(error, sa_exc.OperationalError):
-        text = str(error.orig).lower()
-        # SQLite lock contention is an OperationalError too but not an outage.
-        return "locked" not in text
-    return isinstance(error, sa_exc.InterfaceError)
+        if type(error.orig).__module__.startswith("sqlite3"):
+            # SQLite reports missing tables as OperationalError too: those are bugs.
+            text = str(error.orig).lower()
+            return any(word in text for word in _SQLITE_OUTAGES)
+        return True  # psycopg: connection refused/lost, statement or lock timeout
+    return False
+
+
+_SQLITE_OUTAGES = ("locked", "busy", "unable to open", "disk i/o", "readonly", "disk is full")
+
+
+def error_response(error: Exception) -> Response:
+    """The error response for any exception, as the registered handlers would give it."""
+    if isinstance(error, DomainError):
+        return handle_domain_error(error)
+    if isinstance(error, HTTPException):
+        return handle_http_exception(error)
+    if isinstance(error, sa_exc.IntegrityError):
+        # A constraint caught a race that the service's checks could not see.
+        return _respond(error_payload(409, "This conflicts with a change made at the same time; please try again.",
+                                      "与同时进行的另一操作冲突，请重试。"))
+    if isinstance(error, (sa_exc.DBAPIError, sa_exc.TimeoutError)):
+        return handle_database_error(error)
+    return handle_unexpected(error)
 
 
 def handle_unexpected(error: Exception) -> Response:
@@ -168,5 +216,6 @@ def handle_unexpected(error: Exception) -> Response:
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(HTTPException, handle_http_exception)
-    app.register_error_handler(sa_exc.DBAPIError, handle_database_unavailable)
+    app.register_error_handler(sa_exc.DBAPIError, handle_database_error)
+    app.register_error_handler(sa_exc.TimeoutError, handle_database_error)
     app.register_error_handler(InternalServerError, handle_http_exception)

@@ -10,8 +10,8 @@ from ..core.errors import DomainError, Invalid
 from ..core.i18n import english_part, translate_validation_message
 from ..core.printing import qr_image
 from ..extensions import db
-from ..identity.admin import client_ip, require_admin_role
-from . import divisions, schemas, services
+from ..core.requests import require_role
+from . import divisions, heartbeats, schemas, services
 from .models import COMMAND_KINDS, SITE_KINDS
 from .services import WEEKDAYS
 from .states import STATUS_LABELS
@@ -46,7 +46,7 @@ def kiosk(kiosk_id):
     item = services.get_kiosk(db.session, kiosk_id, g.site_ids)
     status = services.status_of(item, services.utcnow())
     return render_template("admin/kiosk.html", kiosk=item, status=status, labels=STATUS_LABELS,
-                           history=services.heartbeat_history(db.session, item),
+                           history=heartbeats.heartbeat_history(db.session, item),
                            commands=services.commands_of(db.session, item), command_kinds=COMMAND_KINDS,
                            profile=_profiles().get(item.profile))
 
@@ -59,8 +59,7 @@ def _back_to_kiosk(kiosk_id: int, message: str):
 def kiosk_action(kiosk_id, action):
     item = services.get_kiosk(db.session, kiosk_id, g.site_ids)
     {"authorize": services.authorize, "revoke": services.revoke, "rotate": services.request_rotation}[action](
-        db.session, item, actor=g.staff.username, ip=client_ip())
-    db.session.commit()
+        db.session, item, actor=g.actor)
     return _back_to_kiosk(kiosk_id, action)
 
 
@@ -78,11 +77,9 @@ def send_command(kiosk_id):
         payload = {"reason": form.get("reason", "")}
     try:
         services.issue_command(db.session, item, kind=kind, payload=payload, force=form.get("force") == "1",
-                               actor=g.staff.username, ip=client_ip())
+                               actor=g.actor)
     except Invalid as exc:
-        db.session.rollback()
         return render_template("admin/message.html", error=exc, back=url_for("admin.fleet.kiosk", kiosk_id=kiosk_id)), 422
-    db.session.commit()
     return _back_to_kiosk(kiosk_id, kind)
 
 
@@ -137,26 +134,24 @@ def sites():
 
 @bp.route("/sites/new", methods=["GET", "POST"])
 def new_site():
-    require_admin_role()
+    require_role("admin")
     if request.method == "GET":
         return _site_form()
     raw = _site_form_data(request.form)
     try:
         data = schemas.SiteIn().load(raw)
-        site = services.create_site(db.session, actor=g.staff.username, ip=client_ip(), **data)
+        site = services.create_site(db.session, actor=g.actor, **data)
     except ma.ValidationError as exc:
         return _site_form(errors=_field_errors(exc.messages), values=request.form, status=422)
     except DomainError as exc:
-        db.session.rollback()
         return _site_form(errors=exc.errors or {"_": [f"{exc.message} / {exc.message_zh}"]}, values=request.form, status=exc.status_code)
-    db.session.commit()
     return redirect(url_for("admin.fleet.site", site_id=site.id))
 
 
 @bp.route("/sites/<int:site_id>", methods=["GET", "POST"])
 def site(site_id):
     if request.method == "POST":
-        require_admin_role()  # editing a site is for admins, as the site page shows
+        require_role("admin")  # editing a site is for admins, as the site page shows
     item = services.get_site(db.session, site_id, g.site_ids)
     if request.method == "GET":
         return render_template("admin/site.html", site=item, kinds=SITE_KINDS, full_name=divisions.full_name,
@@ -165,19 +160,17 @@ def site(site_id):
     raw.pop("code", None)
     try:
         data = schemas.SiteIn(partial=("code",)).load(raw)
-        services.update_site(db.session, item, actor=g.staff.username, ip=client_ip(), **data)
+        services.update_site(db.session, item, actor=g.actor, **data)
     except ma.ValidationError as exc:
         return _site_form(item, errors=_field_errors(exc.messages), values=request.form, status=422)
     except DomainError as exc:
-        db.session.rollback()
         return _site_form(item, errors=exc.errors, values=request.form, status=exc.status_code)
-    db.session.commit()
     return redirect(url_for("admin.fleet.site", site_id=item.id))
 
 
 @bp.get("/sites/<int:site_id>/edit")
 def edit_site(site_id):
-    require_admin_role()
+    require_role("admin")
     return _site_form(services.get_site(db.session, site_id, g.site_ids))
 
 
@@ -195,12 +188,10 @@ def new_code(site_id):
             raise Invalid(f"Unknown device profile {profile!r}.", f"未知的设备型号 {profile!r}。",
                           errors={"profile": ["unknown / 未知"]})
         plain, record = services.create_enrolment_code(
-            db.session, site=item, actor=g.staff.username, valid_hours=hours,
-            pre_authorized=form.get("pre_authorized") == "1", profile=profile, ip=client_ip())
+            db.session, site=item, actor=g.actor, valid_hours=hours,
+            pre_authorized=form.get("pre_authorized") == "1", profile=profile)
     except Invalid as exc:
-        db.session.rollback()
         return render_template("admin/message.html", error=exc, back=url_for("admin.fleet.site", site_id=site_id)), 422
-    db.session.commit()
     # The plain code is shown on this one page and never again.
     return render_template("admin/site.html", site=item, kinds=SITE_KINDS, full_name=divisions.full_name,
                            codes=services.enrolment_codes(db.session, item), profiles=sorted(_profiles()), new_code=plain, new_record=record)
@@ -227,8 +218,7 @@ def alerts():
 
 @bp.post("/alerts/<int:alert_id>/ack")
 def ack_alert(alert_id):
-    services.acknowledge_alert(db.session, alert_id, actor=g.staff.username, site_ids=g.site_ids, ip=client_ip())
-    db.session.commit()
+    services.acknowledge_alert(db.session, alert_id, actor=g.actor, site_ids=g.site_ids)
     return redirect(url_for("admin.fleet.alerts"))
 
 

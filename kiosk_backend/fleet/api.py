@@ -1,13 +1,14 @@
 """The kiosk's own JSON API: heartbeats, command acknowledgements, credentials."""
 from __future__ import annotations
 
-from flask import g, jsonify
+from flask import g, jsonify, request
 from flask_smorest import Blueprint
 
-from ..core import ratelimit
+from ..core import actors, ratelimit
 from ..core.errors import Forbidden, Invalid, Unauthorized
+from ..core.requests import client_ip
 from ..extensions import db
-from . import schemas, services
+from . import heartbeats, schemas, services
 from .kiosk import COOKIE, COOKIE_MAX_AGE, credential_from_request, profiles
 
 blp = Blueprint("kiosk_api", __name__, url_prefix="/api/v1/kiosk",
@@ -15,46 +16,67 @@ blp = Blueprint("kiosk_api", __name__, url_prefix="/api/v1/kiosk",
                             "(cookie set at activation, or 'Authorization: Kiosk <credential>')")
 
 
-@blp.before_request
-def _require_kiosk():
-    from flask import request
-
-    if request.endpoint == "kiosk_api.activate":
-        return
+def _kiosk_or_401():
     kiosk = services.authenticate(db.session, credential_from_request())
     if kiosk is None or kiosk.state == "revoked":
         raise Unauthorized("Unknown or revoked kiosk credential.", "终端凭证无效或已被吊销。")
-    if kiosk.state != "authorized" and request.endpoint != "kiosk_api.heartbeat":
+    return kiosk
+
+
+@blp.before_request
+def _require_kiosk():
+    if request.endpoint in ("kiosk_api.activate", "kiosk_api.heartbeat"):
+        return  # activation has no credential yet; a heartbeat authenticates in its own statement
+    kiosk = _kiosk_or_401()
+    if kiosk.state != "authorized":
         raise Forbidden("This kiosk waits for an administrator to authorize it.", "本终端正在等待管理员授权。")
     g.kiosk = kiosk
+    g.actor = actors.kiosk(kiosk.number, ip=client_ip())
+
+
+_HEARTBEAT_IN = schemas.HeartbeatIn()
 
 
 @blp.post("/heartbeat")
-@blp.arguments(schemas.HeartbeatIn())
+# Documented like @blp.arguments(HeartbeatIn), which is not used: it would run the schema on every beat.
+@blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": _HEARTBEAT_IN}}})
+@blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
 @blp.response(200, schemas.HeartbeatOut())
-def heartbeat(data):
+def heartbeat():
     """Report liveness and peripherals; the answer carries status and due commands.
 
     A pending kiosk may beat too (admins then see it is alive), but gets no commands.
     """
+    # The common beat (plainly valid body, nothing changed or due) is one UPDATE … RETURNING.
+    beat = heartbeats.common_beat(request.get_data()) if request.is_json else None
+    if beat is not None and (beat["profile"] is None or beat["profile"] in profiles()):
+        answer = heartbeats.quick_beat(db.engine, credential_from_request(), beat)
+        if answer is not None:
+            return jsonify(_heartbeat_json(answer))
+    # Anything else goes the transactional way: authenticate (401 first), the schema's checks, the service.
+    kiosk = _kiosk_or_401()
+    data = blp.ARGUMENTS_PARSER.parse(_HEARTBEAT_IN, location="json")
     if data["profile"] is not None and data["profile"] not in profiles():
         raise Invalid(f"Invalid input. profile: unknown device profile {data['profile']!r}.",
                       f"输入有误。字段 profile：未知的设备型号 {data['profile']!r}。",
                       errors={"json": {"profile": ["Unknown device profile. / 未知的设备型号。"]}})
-    result = services.record_heartbeat(db.session, g.kiosk, **data)
-    if g.kiosk.state != "authorized":
+    result = heartbeats.record_heartbeat(db.session, kiosk, **data)
+    if kiosk.state != "authorized":
         result["commands"] = []
     db.session.commit()
     return result
+
+
+def _heartbeat_json(answer: dict) -> dict:
+    """HeartbeatOut's dump of a quick beat's answer (no commands), without marshmallow."""
+    return {**answer, "server_time": answer["server_time"].isoformat()}
 
 
 @blp.post("/commands/<int:command_id>/ack")
 @blp.response(200, schemas.AckOut())
 def ack(command_id):
     """Acknowledge a command. Repeating the call is harmless."""
-    command = services.ack_command(db.session, g.kiosk, command_id)
-    db.session.commit()
-    return command
+    return services.ack_command(db.session, g.kiosk, command_id)
 
 
 @blp.post("/credential")
@@ -62,7 +84,6 @@ def ack(command_id):
 def rotate():
     """Swap this kiosk's credential for a new one; the old one stops working at once."""
     credential = services.rotate_credential(db.session, g.kiosk)
-    db.session.commit()
     response = jsonify({"kiosk_number": g.kiosk.number, "state": g.kiosk.state, "credential": credential})
     response.set_cookie(COOKIE, credential, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Strict", path="/")
     return response
@@ -75,5 +96,4 @@ def rotate():
 def activate(data):
     """Enrol a kiosk with a one-time code (for device agents; browsers use /kiosk/activate)."""
     kiosk, credential = services.activate(db.session, known_profiles=profiles().keys(), **data)
-    db.session.commit()
     return {"kiosk_number": kiosk.number, "state": kiosk.state, "credential": credential}

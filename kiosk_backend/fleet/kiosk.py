@@ -8,9 +8,11 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import (Blueprint, Response, current_app, g, redirect, render_template, request, url_for)
 
+from ..core import actors
 from ..core import ratelimit
 from ..core.errors import Invalid
 from ..core.i18n import describe_validation_errors
+from ..core.requests import client_ip
 from ..extensions import db
 from . import schemas, services
 
@@ -44,6 +46,7 @@ def require_kiosk():
         response.delete_cookie(COOKIE)
         return response
     g.kiosk = kiosk
+    g.actor = actors.kiosk(kiosk.number, ip=client_ip())
     g.profile = profiles().get(kiosk.profile)
     if kiosk.state == "pending":
         return Response(render_template("kiosk/pending.html", kiosk=kiosk), status=403)
@@ -84,10 +87,8 @@ def activate():
         except ma.ValidationError as exc:
             error = Invalid(*describe_validation_errors(exc.messages), errors=exc.messages)
         except Invalid as exc:
-            db.session.rollback()
-            error = exc
+            error = exc  # answered with 422: core rolls the request back
         else:
-            db.session.commit()
             response = redirect(url_for("kiosk.catalog.home"))
             response.set_cookie(COOKIE, credential, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Strict",
                                 secure=request.is_secure, path="/")

@@ -1,4 +1,4 @@
-"""Fleet services: sites, enrolment and credentials, heartbeats, commands, alerts, usage.
+"""Fleet services: sites, enrolment and credentials, commands, alerts, usage (heartbeats: heartbeats.py).
 
 Every function takes the session and explicit arguments, flushes, and raises domain
 errors; the caller commits. ``site_ids`` arguments scope a site manager to their sites
@@ -16,15 +16,16 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
-from sqlalchemy.orm.attributes import set_committed_value
 
-from ..core import audit
+from ..core import actors, audit
+from ..core.actors import Actor
 from ..core.clock import utcnow
 from ..core.errors import Conflict, Forbidden, Invalid, NotFound
 from ..core.tokens import new_token, token_hash
 from . import divisions
-from .models import (COMMAND_KINDS, Alert, EnrolmentCode, Heartbeat, Kiosk, KioskCommand, Site, UsageEvent)
-from .states import HEARTBEAT_SECONDS, kiosk_status, peripheral_problems
+from .heartbeats import _open_alert
+from .models import (COMMAND_KINDS, Alert, EnrolmentCode, Kiosk, KioskCommand, Site, UsageEvent)
+from .states import kiosk_status, peripheral_problems
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -35,9 +36,6 @@ COMMAND_TTL_MINUTES = {"reload": 10, "maintenance_on": 60, "maintenance_off": 60
                        "apply_settings": 60}
 # Commands that would interrupt a resident; they wait while a session is active unless forced.
 INTERRUPTING = {"reload", "maintenance_on"}
-# Heartbeat history keeps every change and otherwise one sample per kiosk per 5 minutes:
-# a row per beat would be 86 million rows a day for 30,000 kiosks.
-HISTORY_SAMPLE = timedelta(minutes=5)
 SETTINGS_KEYS = {"idle_timeout_seconds": (int, 30, 600), "idle_warning_seconds": (int, 20, 120),
                  "elder_mode_default": (bool, None, None), "font_scale": (float, 0.8, 2.0)}
 
@@ -66,7 +64,7 @@ def _check_divisions(data: Mapping[str, Any]) -> None:
                       errors={f: [f"{en} / {zh}"] for f, en, zh in problems})
 
 
-def create_site(session: Session, *, actor: str, ip: str | None = None, **data) -> Site:
+def create_site(session: Session, *, actor: Actor, **data) -> Site:
     """Create a site. Raises Invalid (division codes), Conflict (code taken)."""
     _check_divisions(data)
     if session.scalar(sa.select(Site.id).where(Site.code == data["code"])):
@@ -74,11 +72,11 @@ def create_site(session: Session, *, actor: str, ip: str | None = None, **data) 
     site = Site(**data)
     session.add(site)
     session.flush()
-    audit.record(session, actor=actor, action="site.create", target=f"site:{site.code}", details={"name": site.name}, ip=ip)
+    audit.record(session, actor=actor, action="site.create", target=f"site:{site.code}", details={"name": site.name})
     return site
 
 
-def update_site(session: Session, site: Site, *, actor: str, ip: str | None = None, **data) -> Site:
+def update_site(session: Session, site: Site, *, actor: Actor, **data) -> Site:
     merged = {"province_code": site.province_code, "city_code": site.city_code, "county_code": site.county_code, **data}
     _check_divisions(merged)
     changed = {k: v for k, v in data.items() if getattr(site, k) != v}
@@ -87,7 +85,7 @@ def update_site(session: Session, site: Site, *, actor: str, ip: str | None = No
     session.flush()
     if changed:
         audit.record(session, actor=actor, action="site.update", target=f"site:{site.code}",
-                     details={"fields": sorted(changed)}, ip=ip)
+                     details={"fields": sorted(changed)})
     return site
 
 
@@ -147,31 +145,30 @@ def format_code(code: str) -> str:
     return f"{code[:5]}-{code[5:]}"
 
 
-def create_enrolment_code(session: Session, *, site: Site, actor: str, valid_hours: int = 24,
-                          pre_authorized: bool = False, profile: str | None = None, ip: str | None = None,
-                          now=utcnow) -> tuple[str, EnrolmentCode]:
+def create_enrolment_code(session: Session, *, site: Site, actor: Actor, valid_hours: int = 24,
+                          pre_authorized: bool = False, profile: str | None = None, now=utcnow) -> tuple[str, EnrolmentCode]:
     """A new single-use code for ``site``; the plain code is returned once and only its hash kept."""
     if not 1 <= valid_hours <= 24 * 14:
         raise Invalid("A code is valid for 1 hour to 14 days.", "有效期须在 1 小时到 14 天之间。")
     plain = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     moment = now()
     record = EnrolmentCode(site_id=site.id, code_hash=token_hash(plain), hint=plain[-3:], profile=profile,
-                           pre_authorized=pre_authorized, created_by=actor, created_at=moment,
+                           pre_authorized=pre_authorized, created_by=str(actor)[:64], created_at=moment,
                            expires_at=moment + timedelta(hours=valid_hours))
     session.add(record)
     session.flush()
     audit.record(session, actor=actor, action="enrolment_code.create", target=f"site:{site.code}",
-                 details={"hint": record.hint, "pre_authorized": pre_authorized, "valid_hours": valid_hours}, ip=ip)
+                 details={"hint": record.hint, "pre_authorized": pre_authorized, "valid_hours": valid_hours})
     return format_code(plain), record
 
 
-def create_reenrolment_code(session: Session, *, kiosk: Kiosk, actor: str, valid_hours: int = 24,
-                            ip: str | None = None, now=utcnow) -> tuple[str, EnrolmentCode]:
+def create_reenrolment_code(session: Session, *, kiosk: Kiosk, actor: Actor, valid_hours: int = 24,
+                            now=utcnow) -> tuple[str, EnrolmentCode]:
     """A single-use code that moves an existing kiosk (number, history, state) to new hardware."""
     if kiosk.state == "revoked":
         raise Conflict("A revoked kiosk cannot be re-enrolled.", "已吊销的终端不能重新激活。")
     plain, record = create_enrolment_code(session, site=kiosk.site, actor=actor, valid_hours=valid_hours,
-                                          profile=kiosk.profile, ip=ip, now=now)
+                                          profile=kiosk.profile, now=now)
     record.kiosk_id = kiosk.id
     session.flush()
     return plain, record
@@ -225,14 +222,14 @@ def activate(session: Session, *, code: str, profile: str, app_version: str | No
         kiosk.credential_hash, kiosk.credential_issued_at, kiosk.rotate_requested = token_hash(credential), moment, False
         kiosk.profile, kiosk.app_version = profile, app_version or kiosk.app_version
         session.flush()
-        audit.record(session, actor=f"kiosk:{kiosk.number}", action="kiosk.reenrol", target=f"kiosk:{kiosk.number}",
+        audit.record(session, actor=actors.kiosk(kiosk.number), action="kiosk.reenrol", target=f"kiosk:{kiosk.number}",
                      details={"profile": profile, "code_hint": record.hint})
         return kiosk, credential
     kiosk = _new_kiosk(session, site, profile=profile, app_version=app_version, credential=credential,
                        authorized=record.pre_authorized, now=moment)
     session.execute(sa.update(EnrolmentCode).where(EnrolmentCode.id == record.id).values(kiosk_id=kiosk.id)
                     .execution_options(synchronize_session=False))
-    audit.record(session, actor=f"kiosk:{kiosk.number}", action="kiosk.activate", target=f"site:{site.code}",
+    audit.record(session, actor=actors.kiosk(kiosk.number), action="kiosk.activate", target=f"site:{site.code}",
                  details={"profile": profile, "code_hint": record.hint, "state": kiosk.state})
     return kiosk, credential
 
@@ -268,32 +265,32 @@ def get_kiosk(session: Session, kiosk_id: int, site_ids: set[int] | None = None)
     return kiosk
 
 
-def authorize(session: Session, kiosk: Kiosk, *, actor: str, ip: str | None = None, now=utcnow) -> Kiosk:
+def authorize(session: Session, kiosk: Kiosk, *, actor: Actor, now=utcnow) -> Kiosk:
     if kiosk.state == "revoked":
         raise Conflict("A revoked kiosk must be enrolled again.", "已吊销的终端需要重新激活。")
     if kiosk.state != "authorized":
         kiosk.state, kiosk.authorized_at = "authorized", now()
-        audit.record(session, actor=actor, action="kiosk.authorize", target=f"kiosk:{kiosk.number}", ip=ip)
+        audit.record(session, actor=actor, action="kiosk.authorize", target=f"kiosk:{kiosk.number}")
     session.flush()
     return kiosk
 
 
-def revoke(session: Session, kiosk: Kiosk, *, actor: str, ip: str | None = None, now=utcnow) -> Kiosk:
+def revoke(session: Session, kiosk: Kiosk, *, actor: Actor, now=utcnow) -> Kiosk:
     """Revoke for good: the credential stops working at once."""
     if kiosk.state != "revoked":
         kiosk.state, kiosk.revoked_at, kiosk.credential_hash = "revoked", now(), None
-        audit.record(session, actor=actor, action="kiosk.revoke", target=f"kiosk:{kiosk.number}", ip=ip)
+        audit.record(session, actor=actor, action="kiosk.revoke", target=f"kiosk:{kiosk.number}")
     session.flush()
     return kiosk
 
 
-def request_rotation(session: Session, kiosk: Kiosk, *, actor: str, ip: str | None = None) -> Kiosk:
+def request_rotation(session: Session, kiosk: Kiosk, *, actor: Actor) -> Kiosk:
     """Ask the kiosk to fetch a new credential at its next heartbeat."""
     if kiosk.state == "revoked":
         raise Conflict("A revoked kiosk has no credential to rotate.", "已吊销的终端没有可轮换的凭证。")
     kiosk.rotate_requested = True
     session.flush()
-    audit.record(session, actor=actor, action="kiosk.rotate_request", target=f"kiosk:{kiosk.number}", ip=ip)
+    audit.record(session, actor=actor, action="kiosk.rotate_request", target=f"kiosk:{kiosk.number}")
     return kiosk
 
 
@@ -304,89 +301,8 @@ def rotate_credential(session: Session, kiosk: Kiosk, *, now=utcnow) -> str:
     credential = new_token()
     kiosk.credential_hash, kiosk.credential_issued_at, kiosk.rotate_requested = token_hash(credential), now(), False
     session.flush()
-    audit.record(session, actor=f"kiosk:{kiosk.number}", action="kiosk.rotate", target=f"kiosk:{kiosk.number}")
+    audit.record(session, actor=actors.kiosk(kiosk.number), action="kiosk.rotate", target=f"kiosk:{kiosk.number}")
     return credential
-
-
-# ===================================================================== heartbeats
-
-def record_heartbeat(session: Session, kiosk: Kiosk, *, seq: int, app_version: str | None, profile: str | None,
-                     peripherals: Mapping[str, str], session_active: bool, now=utcnow) -> dict:
-    """Store a heartbeat and answer with the status and the commands due.
-
-    The hot path of the fleet (≈ 1,000 a second for 30,000 kiosks): one UPDATE of the
-    kiosk row and one SELECT of due commands; a history row only when something changed
-    or every HISTORY_SAMPLE. Beats that arrive out of order (seq not above the last one,
-    without a restart to 0 or 1) refresh liveness but not the kiosk's reported state.
-    """
-    moment = now()
-    if session.get_bind().dialect.name == "postgresql":
-        # Liveness data: losing the last fraction of a second of beats in a database crash
-        # is harmless, and not waiting for the WAL flush multiplies throughput.
-        session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
-    peripherals = dict(peripherals)
-    status = kiosk_status(moment, peripherals, moment)
-    fresh = seq > kiosk.last_seq or seq <= 1
-    values: dict[str, Any] = {"last_seen_at": moment}
-    changed = False
-    with session.no_autoflush:
-        if fresh:
-            new_version = app_version or kiosk.app_version
-            changed = (peripherals != (kiosk.peripherals or {}) or session_active != kiosk.session_active
-                       or new_version != kiosk.app_version)
-            if session_active and not kiosk.session_active:
-                session.execute(sa.insert(UsageEvent).values(kiosk_id=kiosk.id, site_id=kiosk.site_id, kind="session", at=moment))
-            if peripherals != (kiosk.peripherals or {}):
-                _peripheral_alerts(session, kiosk, peripherals, moment)
-            values.update(last_seq=seq, peripherals=peripherals, session_active=session_active,
-                          app_version=new_version, profile=profile or kiosk.profile)
-        if changed or kiosk.history_at is None or moment - kiosk.history_at >= HISTORY_SAMPLE:
-            session.execute(sa.insert(Heartbeat).values(
-                kiosk_id=kiosk.id, received_at=moment, seq=seq, app_version=app_version, status=status,
-                peripherals=peripherals, session_active=session_active))
-            values["history_at"] = moment
-        if kiosk.last_seen_at is None or moment - kiosk.last_seen_at > timedelta(seconds=HEARTBEAT_SECONDS * 3):
-            _resolve(session, kiosk, "offline", moment)
-        # A kiosk waiting for authorization is seen alive but gets (and uses up) no commands.
-        commands: list[dict] = []
-        if kiosk.state == "authorized" and kiosk.commands_pending:
-            commands, still_pending = _due_commands(session, kiosk, moment,
-                                                    values.get("session_active", kiosk.session_active))
-            if not still_pending:
-                values["commands_pending"] = False
-        session.execute(sa.update(Kiosk).where(Kiosk.id == kiosk.id).values(**values)
-                        .execution_options(synchronize_session=False))
-        for key, value in values.items():  # keep the caller's object in step without a second write
-            set_committed_value(kiosk, key, value)
-    return {"status": status, "server_time": moment, "interval": HEARTBEAT_SECONDS,
-            "maintenance": kiosk.maintenance, "rotate_credential": kiosk.rotate_requested, "commands": commands}
-
-
-def _peripheral_alerts(session: Session, kiosk: Kiosk, peripherals: Mapping[str, str], moment: datetime) -> None:
-    problems = peripheral_problems(peripherals)
-    paper_out = peripherals.get("printer") == "paper_out"
-    errors = [p for p in problems if peripherals.get(p) == "error"]
-    for kind, active, detail in (("paper_out", paper_out, "printer"), ("peripheral_error", bool(errors), ",".join(errors))):
-        open_alert = _open_alert(session, kiosk, kind)
-        if active and open_alert is None:
-            session.add(Alert(kiosk_id=kiosk.id, kind=kind, detail=detail, opened_at=moment))
-        elif not active and open_alert is not None:
-            open_alert.resolved_at = moment
-
-
-def _open_alert(session: Session, kiosk: Kiosk, kind: str) -> Alert | None:
-    return session.scalar(sa.select(Alert).where(Alert.kiosk_id == kiosk.id, Alert.kind == kind,
-                                                 Alert.resolved_at.is_(None)))
-
-
-def _resolve(session: Session, kiosk: Kiosk, kind: str, moment: datetime) -> None:
-    session.execute(sa.update(Alert).where(Alert.kiosk_id == kiosk.id, Alert.kind == kind, Alert.resolved_at.is_(None))
-                    .values(resolved_at=moment).execution_options(synchronize_session=False))
-
-
-def heartbeat_history(session: Session, kiosk: Kiosk, limit: int = 50) -> list[Heartbeat]:
-    return list(session.scalars(sa.select(Heartbeat).where(Heartbeat.kiosk_id == kiosk.id)
-                                .order_by(Heartbeat.received_at.desc(), Heartbeat.id.desc()).limit(limit)))
 
 
 # ===================================================================== commands
@@ -425,8 +341,8 @@ def _validate_payload(kind: str, payload: Mapping[str, Any]) -> dict:
     return {}
 
 
-def issue_command(session: Session, kiosk: Kiosk, *, kind: str, actor: str, payload: Mapping[str, Any] | None = None,
-                  force: bool = False, ttl_minutes: int | None = None, ip: str | None = None, now=utcnow) -> KioskCommand:
+def issue_command(session: Session, kiosk: Kiosk, *, kind: str, actor: Actor, payload: Mapping[str, Any] | None = None,
+                  force: bool = False, ttl_minutes: int | None = None, now=utcnow) -> KioskCommand:
     """Queue a command from the fixed list. Raises Invalid (kind, payload), Conflict (revoked kiosk)."""
     if kind not in COMMAND_KINDS:
         raise Invalid(f"Unknown command {kind!r}.", f"不支持的指令 {kind!r}。")
@@ -435,13 +351,13 @@ def issue_command(session: Session, kiosk: Kiosk, *, kind: str, actor: str, payl
     clean = _validate_payload(kind, payload or {})
     ttl = ttl_minutes or COMMAND_TTL_MINUTES[kind]
     moment = now()
-    command = KioskCommand(kiosk_id=kiosk.id, kind=kind, payload=clean, force=force, created_by=actor,
+    command = KioskCommand(kiosk_id=kiosk.id, kind=kind, payload=clean, force=force, created_by=str(actor)[:64],
                            created_at=moment, expires_at=moment + timedelta(minutes=ttl))
     session.add(command)
     kiosk.commands_pending = True
     session.flush()
     audit.record(session, actor=actor, action=f"command.{kind}", target=f"kiosk:{kiosk.number}",
-                 details={"command": command.id, "force": force, **clean}, ip=ip)
+                 details={"command": command.id, "force": force, **clean})
     return command
 
 
@@ -559,15 +475,15 @@ def list_alerts(session: Session, *, site_ids: set[int] | None = None, open_only
     return list(session.scalars(query.limit(500)))
 
 
-def acknowledge_alert(session: Session, alert_id: int, *, actor: str, site_ids: set[int] | None = None,
-                      ip: str | None = None, now=utcnow) -> Alert:
+def acknowledge_alert(session: Session, alert_id: int, *, actor: Actor, site_ids: set[int] | None = None,
+                      now=utcnow) -> Alert:
     alert = session.get(Alert, alert_id)
     if alert is None or (site_ids is not None and alert.kiosk.site_id not in site_ids):
         raise NotFound("No such alert.", "没有找到该告警。")
     if alert.acknowledged_at is None:
-        alert.acknowledged_at, alert.acknowledged_by = now(), actor
+        alert.acknowledged_at, alert.acknowledged_by = now(), str(actor)[:64]
         audit.record(session, actor=actor, action="alert.acknowledge", target=f"kiosk:{alert.kiosk.number}",
-                     details={"alert": alert.id, "kind": alert.kind}, ip=ip)
+                     details={"alert": alert.id, "kind": alert.kind})
     session.flush()
     return alert
 

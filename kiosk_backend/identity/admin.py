@@ -5,8 +5,9 @@ import hmac
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
-from ..core import audit, ratelimit
-from ..core.errors import Forbidden, Unauthorized
+from ..core import actors, audit, ratelimit
+from ..core.errors import Forbidden
+from ..core.requests import client_ip, independent_session, require_role
 from ..extensions import db
 from . import services
 
@@ -25,13 +26,12 @@ def require_staff_session():
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     if record is None:
-        db.session.commit()
         return redirect(url_for("admin.identity.login", next=request.full_path if request.method == "GET" else None))
-    if db.session.is_modified(record):
-        db.session.commit()  # the sliding idle timeout: pages that write nothing must still keep the session alive
+    # current_session() touched the sliding idle timeout; the request's commit saves it.
     if record.staff.role not in CONSOLE_ROLES and request.endpoint != "admin.identity.logout":
         raise Forbidden("The console is for admins and site managers.", "管理后台仅限管理员和网点负责人使用。")
     g.staff = record.staff
+    g.actor = actors.staff(record.staff.username, name=record.staff.display_name, ip=client_ip())
     g.site_ids = services.site_scope(db.session, record.staff)
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         check_csrf(record)
@@ -44,18 +44,9 @@ def check_csrf(record) -> None:
         abort(400, description="csrf")
 
 
-def require_admin_role() -> None:
-    if g.staff.role != "admin":
-        raise Forbidden("Only administrators may do this.", "仅管理员可以进行此操作。")
-
-
 def admin_context() -> dict:
     record = getattr(g, "admin_session", None)
     return {"staff": record.staff if record else None, "csrf_token": record.csrf_token if record else ""}
-
-
-def client_ip() -> str | None:
-    return request.remote_addr
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -63,14 +54,16 @@ def client_ip() -> str | None:
 def login():
     error = None
     if request.method == "POST":
-        try:
-            token, _record = services.login(db.session, username=request.form.get("username", "").strip(),
-                                            password=request.form.get("password", ""), ip=client_ip())
-        except Unauthorized as exc:
-            db.session.commit()  # failed attempts and lockouts are recorded
-            error = exc
-        else:
-            db.session.commit()
+        # Failed attempts and lockouts are written on a session of their own: a refused
+        # login answers 401, and the request's own transaction is rolled back.
+        with independent_session() as failures:
+            try:
+                token, _record = services.login(db.session, username=request.form.get("username", "").strip(),
+                                                password=request.form.get("password", ""), ip=client_ip(),
+                                                failures=failures)
+            except services.LoginRefused as exc:
+                error = exc
+        if error is None:
             target = request.args.get("next") or ""
             if not target.startswith("/admin/") or target.startswith("//"):
                 target = url_for("admin.fleet.grid")
@@ -84,7 +77,6 @@ def login():
 @bp.post("/logout")
 def logout():
     services.logout(db.session, g.admin_session)
-    db.session.commit()
     response = redirect(url_for("admin.identity.login"))
     response.delete_cookie(COOKIE, path="/admin")
     response.headers["Clear-Site-Data"] = '"cookies", "storage"'
@@ -94,7 +86,7 @@ def logout():
 @bp.get("/audit")
 def audit_log():
     """The append-only audit log, newest first, filterable."""
-    require_admin_role()
+    require_role("admin")
     args = request.args
 
     def text(name):  # PostgreSQL refuses NUL even in a comparison

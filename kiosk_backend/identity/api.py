@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from flask import g, request
 
+from ..core import actors
 from ..core.errors import Forbidden, Unauthorized
+from ..core.requests import client_ip
 from ..extensions import db
 from . import services
 
@@ -20,5 +22,6 @@ def require_staff(*roles: str):
         if roles and staff.role not in roles:
             raise Forbidden("Your role may not do this.", "您的角色无权进行此操作。")
         g.staff = staff
+        g.actor = actors.staff(staff.username, name=staff.display_name, ip=client_ip())
 
     return hook

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..core import audit
+from ..core import actors, audit
 from ..core.clock import utcnow
 from ..core.errors import Conflict, Invalid, NotFound, Unauthorized
 from ..core.tokens import new_token, token_hash
@@ -74,39 +74,50 @@ class LoginRefused(Unauthorized):
     pass
 
 
-def login(session: Session, *, username: str, password: str, ip: str | None = None, now=utcnow) -> tuple[str, AdminSession]:
+def login(session: Session, *, username: str, password: str, ip: str | None = None,
+          failures: Session | None = None, now=utcnow) -> tuple[str, AdminSession]:
     """Check a password and open a console session; returns (cookie token, session).
 
     Five wrong passwords lock the account for 15 minutes; unknown users and wrong
-    passwords get the same answer. Raises LoginRefused.
+    passwords get the same answer. Failed attempts, lockouts and their audit entries are
+    written to ``failures`` (default: ``session``): the console passes a session of their
+    own, because the refused request is rolled back. The failure count goes up in one
+    statement, so parallel guesses cannot slip past the lock. Raises LoginRefused.
     """
+    failures = failures or session
     moment = now()
+    actor = actors.staff(username, ip=ip) if username else actors.SYSTEM.at(ip)
     if len(username) > 64 or any(ord(ch) < 32 or ord(ch) == 127 for ch in username):
         # No such account can exist; such a name would not fit the audit log (or PostgreSQL) either.
         check_password_hash(_DUMMY_HASH, password)
         raise LoginRefused("Wrong username or password.", "用户名或密码不正确。")
     user = session.scalar(sa.select(StaffUser).where(StaffUser.username == username))
     if user is not None and user.locked_until is not None and user.locked_until > moment:
-        audit.record(session, actor=username, action="login.locked", ip=ip)
+        audit.record(failures, actor=actor, action="login.locked")
         raise LoginRefused("Too many failed attempts; the account is locked for a while.",
                            "密码错误次数过多，账号已暂时锁定，请 15 分钟后再试。")
     if user is None or not user.active or not check_password_hash(user.password_hash, password):
         if user is None:
             check_password_hash(_DUMMY_HASH, password)  # same work whether or not the user exists
         else:
-            user.failed_logins += 1
-            if user.failed_logins >= MAX_FAILED_LOGINS:
-                user.locked_until, user.failed_logins = moment + LOCKOUT, 0
-                audit.record(session, actor=username, action="login.lockout", ip=ip)
-        audit.record(session, actor=username, action="login.failed", ip=ip)
-        session.flush()
+            count = failures.execute(sa.update(StaffUser).where(StaffUser.id == user.id)
+                                     .values(failed_logins=StaffUser.failed_logins + 1)
+                                     .returning(StaffUser.failed_logins)).scalar_one()
+            if count >= MAX_FAILED_LOGINS:
+                failures.execute(sa.update(StaffUser).where(StaffUser.id == user.id)
+                                 .values(locked_until=moment + LOCKOUT, failed_logins=0))
+                audit.record(failures, actor=actor, action="login.lockout")
+        audit.record(failures, actor=actor, action="login.failed")
+        failures.flush()
+        if failures is session and user is not None:
+            session.refresh(user)
         raise LoginRefused("Wrong username or password.", "用户名或密码不正确。")
     user.failed_logins, user.locked_until = 0, None
     token = new_token()
     record = AdminSession(token_hash=token_hash(token), staff_id=user.id, csrf_token=new_token(24), created_at=moment,
                           last_seen_at=moment, expires_at=moment + SESSION_MAX_AGE, ip=ip)
     session.add(record)
-    audit.record(session, actor=username, action="login", ip=ip)
+    audit.record(session, actor=actor, action="login")
     session.flush()
     return token, record
 

@@ -8,6 +8,8 @@ import sqlalchemy as sa
 
 from kiosk_backend.catalog import services
 from kiosk_backend.catalog.models import Bundle, BundleItem, CatalogRevision, Department, Item, Theme
+from kiosk_backend.core import actors, audit
+from kiosk_backend.core.actors import SYSTEM
 from kiosk_backend.core.errors import Conflict, NotFound
 from tests.conftest import item_row
 
@@ -24,7 +26,7 @@ def test_import_creates_items_departments_themes_and_bundles(db):
     result = services.import_items(db.session, check(
         item_row(task_code="A1", theme_natural=["户籍办理"], bundles=["出生一件事"], server_type=["自然人", "法人"]),
         item_row(task_code="A2", task_name="新生儿入户", theme_natural=["户籍办理", "生育收养"], bundles=["出生一件事"]),
-    ))
+    ), actor=SYSTEM)
     db.session.commit()
     assert (result.created, result.updated, result.written) == (2, 0, True)
     assert count(db, Item) == 2 and count(db, Department) == 1 and count(db, Theme) == 2
@@ -36,10 +38,10 @@ def test_import_creates_items_departments_themes_and_bundles(db):
 
 
 def test_reimport_updates_by_task_code_and_replaces_themes_and_bundles(db):
-    services.import_items(db.session, check(item_row(task_code="A1", theme_natural=["户籍办理"], bundles=["出生一件事"])))
+    services.import_items(db.session, check(item_row(task_code="A1", theme_natural=["户籍办理"], bundles=["出生一件事"])), actor=SYSTEM)
     db.session.commit()
     result = services.import_items(db.session, check(
-        item_row(task_code="A1", task_name="居民身份证换领", theme_natural=["证件办理"], promise_day=20)))
+        item_row(task_code="A1", task_name="居民身份证换领", theme_natural=["证件办理"], promise_day=20)), actor=SYSTEM)
     db.session.commit()
     assert (result.created, result.updated) == (0, 1)
     guide = services.guide_of(db.session, services.get_item(db.session, "A1"))
@@ -50,29 +52,29 @@ def test_reimport_updates_by_task_code_and_replaces_themes_and_bundles(db):
 
 def test_nothing_is_written_when_any_row_is_invalid(db):
     checked = check(item_row(task_code="OK1"), item_row(task_code="BAD", task_type="99"))
-    result = services.import_items(db.session, checked)
+    result = services.import_items(db.session, checked, actor=SYSTEM)
     db.session.commit()
     assert not result.written and count(db, Item) == 0 and count(db, Department) == 0
 
 
 def test_skip_invalid_writes_the_valid_rows_only(db):
     checked = check(item_row(task_code="OK1"), item_row(task_code="BAD", task_type="99"))
-    result = services.import_items(db.session, checked, skip_invalid=True)
+    result = services.import_items(db.session, checked, actor=SYSTEM, skip_invalid=True)
     db.session.commit()
     assert result.written and result.report()["skipped"] == 1
     assert db.session.scalars(sa.select(Item.task_code)).all() == ["OK1"]
 
 
 def test_dry_run_writes_nothing_even_for_a_valid_file(db):
-    result = services.import_items(db.session, check(item_row(task_code="OK1")), dry_run=True)
+    result = services.import_items(db.session, check(item_row(task_code="OK1")), actor=SYSTEM, dry_run=True)
     db.session.commit()
     assert not result.written and count(db, Item) == 0
 
 
 def test_every_import_changes_the_catalog_revision(db):
-    services.import_items(db.session, check(item_row(task_code="A1")))
+    services.import_items(db.session, check(item_row(task_code="A1")), actor=SYSTEM)
     first = db.session.scalar(sa.select(CatalogRevision.token))
-    services.import_items(db.session, check(item_row(task_code="A1")))
+    services.import_items(db.session, check(item_row(task_code="A1")), actor=SYSTEM)
     assert db.session.scalar(sa.select(CatalogRevision.token)) != first
 
 
@@ -152,13 +154,13 @@ def test_admin_synonyms_extend_the_shipped_dictionary(db, make_items):
 
 def test_deleting_a_synonym_takes_it_out_of_search(db, make_items):
     make_items(item_row(task_code="A1", task_name="城乡居民基本养老保险参保登记"))
-    synonym = services.add_synonym(db.session, term="农保", expansion="城乡居民基本养老保险", kind="synonym", actor=None)
+    synonym = services.add_synonym(db.session, term="农保", expansion="城乡居民基本养老保险", kind="synonym", actor=SYSTEM)
     db.session.commit()
-    services.delete_synonym(db.session, synonym.id)
+    services.delete_synonym(db.session, synonym.id, actor=SYSTEM)
     db.session.commit()
     assert services.search(db.session, q="农保")["total"] == 0
     with pytest.raises(NotFound):
-        services.delete_synonym(db.session, synonym.id)
+        services.delete_synonym(db.session, synonym.id, actor=SYSTEM)
 
 
 def test_a_change_made_by_another_app_server_is_seen_after_the_revision_check(db, make_items, monkeypatch):
@@ -177,8 +179,26 @@ def test_a_large_reimport_updates_every_item_instead_of_duplicating(db):
     from kiosk_backend.catalog.generate import generate_items
 
     rows = list(generate_items(2100, seed=7))
-    first = services.import_items(db.session, check(*rows))
-    again = services.import_items(db.session, check(*rows))
+    first = services.import_items(db.session, check(*rows), actor=SYSTEM)
+    again = services.import_items(db.session, check(*rows), actor=SYSTEM)
     db.session.commit()
     assert (first.created, again.created, again.updated) == (2100, 0, 2100)
     assert count(db, Item) == 2100
+
+
+def test_imports_and_synonym_changes_are_audited_with_their_actor(db):
+    admin = actors.staff("admin", ip="10.0.0.9")
+    services.import_items(db.session, check(item_row(task_code="AU1")), actor=admin, source="items.json")
+    synonym = services.add_synonym(db.session, term="农保", expansion="城乡居民基本养老保险", kind="synonym", actor=admin)
+    services.delete_synonym(db.session, synonym.id, actor=admin)
+    db.session.commit()
+    entries = {e.action: e for e in audit.search(db.session, actor="admin")}
+    assert set(entries) == {"catalog.import", "synonym.add", "synonym.delete"}
+    assert entries["catalog.import"].target == "items.json" and entries["catalog.import"].details["created"] == 1
+    assert entries["synonym.delete"].details["term"] == "农保" and entries["synonym.add"].ip == "10.0.0.9"
+
+
+def test_a_dry_run_import_writes_no_audit_entry(db):
+    services.import_items(db.session, check(item_row(task_code="AU2")), actor=SYSTEM, dry_run=True)
+    db.session.commit()
+    assert audit.search(db.session) == []

@@ -1,4 +1,4 @@
-"""Fleet services: enrolment and credentials, heartbeats and status, commands, alerts,
+"""Fleet services: enrolment and credentials, status, commands, alerts,
 sites and opening hours, usage. Times come from a settable clock (see conftest.Clock)."""
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from kiosk_backend.core import actors
 from kiosk_backend.core import audit
 from kiosk_backend.core.audit import AuditEntry
 from kiosk_backend.core.errors import Conflict, Forbidden, Invalid, NotFound
 from kiosk_backend.core.tokens import token_hash
-from kiosk_backend.fleet import services, states
-from kiosk_backend.fleet.models import Alert, EnrolmentCode, Kiosk, KioskCommand, Site, UsageEvent
+from kiosk_backend.fleet import heartbeats, services, states
+from kiosk_backend.fleet.models import EnrolmentCode, Kiosk, KioskCommand, Site
 from kiosk_backend.fleet.services import EnrolmentRefused
 
 from .conftest import MONDAY_10, SITE2, UTC, WEEKDAY_HOURS, run_in_threads
@@ -34,8 +35,8 @@ def new_code(db, site, **kw):
 
 def beat(db, kiosk, clock=None, *, seq, peripherals=None, session_active=False, app_version="1.0.0", profile=None):
     kw = {"now": clock} if clock else {}
-    result = services.record_heartbeat(db.session, kiosk, seq=seq, app_version=app_version, profile=profile,
-                                       peripherals=peripherals or {}, session_active=session_active, **kw)
+    result = heartbeats.record_heartbeat(db.session, kiosk, seq=seq, app_version=app_version, profile=profile,
+                                         peripherals=peripherals or {}, session_active=session_active, **kw)
     db.session.commit()
     return result
 
@@ -262,7 +263,7 @@ def test_a_re_enrolment_code_stops_working_when_its_kiosk_is_revoked(db, make_ki
 
 def test_authorizing_a_pending_kiosk_is_recorded_once(db, make_kiosk):
     kiosk, _ = make_kiosk(authorized=False)
-    services.authorize(db.session, kiosk, actor="wang", ip="10.0.0.1")
+    services.authorize(db.session, kiosk, actor=actors.staff("wang", ip="10.0.0.1"))
     services.authorize(db.session, kiosk, actor="wang")
     assert kiosk.state == "authorized" and kiosk.authorized_at is not None
     entries = audit.search(db.session, action="kiosk.authorize")
@@ -361,26 +362,7 @@ def test_peripheral_problems_names_the_faulty_devices_in_order():
                                        "card_reader": "absent"}) == ["printer", "scanner"]
 
 
-# ===================================================================== heartbeats
-
-def test_a_heartbeat_records_liveness_and_reported_state(db, make_kiosk, clock):
-    kiosk, _ = make_kiosk()
-    result = beat(db, kiosk, clock, seq=1, peripherals={"printer": "ok"}, app_version="1.2.3",
-                  profile="bank-lobby-landscape")
-    assert result["status"] == "online" and result["interval"] == states.HEARTBEAT_SECONDS
-    assert result["commands"] == [] and result["maintenance"] is False and result["server_time"] == clock()
-    db.session.expire_all()
-    kiosk = db.session.get(Kiosk, kiosk.id)
-    assert (kiosk.last_seen_at, kiosk.last_seq, kiosk.app_version, kiosk.profile, kiosk.peripherals) == (
-        clock(), 1, "1.2.3", "bank-lobby-landscape", {"printer": "ok"})
-    history = services.heartbeat_history(db.session, kiosk)
-    assert [(h.seq, h.status) for h in history] == [(1, "online")]
-
-
-def test_a_heartbeat_with_a_peripheral_fault_answers_degraded(db, make_kiosk):
-    kiosk, _ = make_kiosk()
-    assert beat(db, kiosk, seq=1, peripherals={"printer": "paper_out"})["status"] == "degraded"
-
+# ===================================================================== fleet view and alerts
 
 def test_the_fleet_view_computes_online_degraded_and_offline_from_the_last_beat(db, make_kiosk, clock):
     kiosk, _ = make_kiosk()
@@ -412,84 +394,6 @@ def test_the_fleet_view_is_scoped_to_a_managers_sites(db, make_kiosk, site, site
     assert services.fleet(db.session, site_ids=set()) == []
 
 
-def test_an_out_of_order_beat_refreshes_liveness_but_not_the_reported_state(db, make_kiosk, clock):
-    kiosk, _ = make_kiosk()
-    beat(db, kiosk, clock, seq=5, peripherals={"printer": "ok"}, app_version="1.0")
-    clock.advance(seconds=30)
-    beat(db, kiosk, clock, seq=4, peripherals={"printer": "paper_out"}, app_version="0.9", session_active=True)
-    db.session.expire_all()
-    kiosk = db.session.get(Kiosk, kiosk.id)
-    assert kiosk.last_seen_at == clock()
-    assert (kiosk.last_seq, kiosk.peripherals, kiosk.app_version, kiosk.session_active) == (5, {"printer": "ok"}, "1.0", False)
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Alert)) == 0
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(UsageEvent)) == 0
-
-
-def test_a_restarted_kiosk_counting_from_one_again_is_believed(db, make_kiosk):
-    kiosk, _ = make_kiosk()
-    beat(db, kiosk, seq=500, app_version="1.0")
-    beat(db, kiosk, seq=1, app_version="1.1")
-    db.session.expire_all()
-    kiosk = db.session.get(Kiosk, kiosk.id)
-    assert (kiosk.last_seq, kiosk.app_version) == (1, "1.1")
-
-
-def test_history_keeps_every_change_but_only_a_sample_of_identical_beats(db, make_kiosk, clock):
-    kiosk, _ = make_kiosk()
-    for seq in range(1, 6):  # five identical beats 30 s apart: one history row
-        beat(db, kiosk, clock, seq=seq, peripherals={"printer": "ok"})
-        clock.advance(seconds=30)
-    beat(db, kiosk, clock, seq=6, peripherals={"printer": "paper_low"})  # a change: a row
-    clock.advance(minutes=5)
-    beat(db, kiosk, clock, seq=7, peripherals={"printer": "paper_low"})  # the 5-minute sample: a row
-    assert [h.seq for h in services.heartbeat_history(db.session, kiosk)] == [7, 6, 1]
-
-
-def test_paper_out_opens_one_alert_that_resolves_when_paper_is_back(db, make_kiosk, clock):
-    kiosk, _ = make_kiosk()
-    beat(db, kiosk, clock, seq=1, peripherals={"printer": "ok"})
-    clock.advance(seconds=30)
-    beat(db, kiosk, clock, seq=2, peripherals={"printer": "paper_out"})
-    opened_at = clock()
-    clock.advance(seconds=30)
-    beat(db, kiosk, clock, seq=3, peripherals={"printer": "paper_out", "scanner": "ok"})
-    alerts = services.list_alerts(db.session)
-    assert [(a.kind, a.detail, a.opened_at) for a in alerts] == [("paper_out", "printer", opened_at)]
-    clock.advance(seconds=30)
-    beat(db, kiosk, clock, seq=4, peripherals={"printer": "ok", "scanner": "ok"})
-    db.session.expire_all()
-    assert services.list_alerts(db.session) == []
-    [alert] = services.list_alerts(db.session, open_only=False)
-    assert alert.resolved_at == clock()
-
-
-def test_a_peripheral_error_opens_its_own_alert_naming_the_device(db, make_kiosk):
-    kiosk, _ = make_kiosk()
-    beat(db, kiosk, seq=1, peripherals={"printer": "ok", "card_reader": "error"})
-    assert [(a.kind, a.detail) for a in services.list_alerts(db.session)] == [("peripheral_error", "card_reader")]
-
-
-def test_silent_kiosks_get_one_offline_alert_that_resolves_on_the_next_beat(db, make_kiosk, clock):
-    kiosk, _ = make_kiosk()
-    quiet_but_recent, _ = make_kiosk()
-    make_kiosk()  # never seen: no alert
-    pending, _ = make_kiosk(authorized=False)
-    beat(db, kiosk, clock, seq=1)
-    beat(db, pending, clock, seq=1)
-    clock.advance(minutes=9)
-    beat(db, quiet_but_recent, clock, seq=1)
-    clock.advance(minutes=2)  # kiosk and pending silent 11 min, the other 2 min
-    assert services.evaluate_offline_alerts(db.session, minutes=10, now=clock) == 1
-    assert services.evaluate_offline_alerts(db.session, minutes=10, now=clock) == 0
-    db.session.commit()
-    [alert] = services.list_alerts(db.session)
-    assert (alert.kiosk_id, alert.kind, alert.detail) == (kiosk.id, "offline", ">10 min")
-    clock.advance(minutes=1)
-    beat(db, kiosk, clock, seq=2)
-    db.session.expire_all()
-    assert services.list_alerts(db.session) == []
-
-
 def test_a_revoked_kiosk_raises_no_offline_alert(db, make_kiosk, clock):
     kiosk, _ = make_kiosk()
     beat(db, kiosk, clock, seq=1)
@@ -515,17 +419,6 @@ def test_a_manager_cannot_acknowledge_another_sites_alert(db, make_kiosk, site, 
     with pytest.raises(NotFound):
         services.acknowledge_alert(db.session, alert.id, actor="li", site_ids={site.id})
     assert services.list_alerts(db.session, site_ids={site.id}) == []
-
-
-def test_a_session_starting_is_counted_once_as_usage(db, make_kiosk, clock):
-    kiosk, _ = make_kiosk()
-    beat(db, kiosk, clock, seq=1, session_active=False)
-    beat(db, kiosk, clock, seq=2, session_active=True)
-    beat(db, kiosk, clock, seq=3, session_active=True)  # same session
-    beat(db, kiosk, clock, seq=4, session_active=False)
-    beat(db, kiosk, clock, seq=5, session_active=True)  # a new one
-    events = db.session.scalars(sa.select(UsageEvent)).all()
-    assert [(e.kind, e.kiosk_id, e.site_id) for e in events] == [("session", kiosk.id, kiosk.site_id)] * 2
 
 
 # ===================================================================== commands
@@ -745,7 +638,7 @@ def test_a_command_for_a_pending_kiosk_waits_until_it_is_authorized(db, make_kio
 # ===================================================================== sites
 
 def test_a_site_is_created_with_consistent_division_codes_and_audited(db):
-    site = services.create_site(db.session, actor="wang", ip="10.0.0.9", code="NJ01", kind="service_hall",
+    site = services.create_site(db.session, actor=actors.staff("wang", ip="10.0.0.9"), code="NJ01", kind="service_hall",
                                 name="玄武区政务服务中心", province_code="32", city_code="3201", county_code="320102",
                                 address="北京东路 1 号")
     assert site.id
@@ -912,17 +805,3 @@ def test_usage_series_has_one_entry_per_day_even_without_events(db):
     series = services.usage_series(db.session, days=14, now=lambda: MONDAY_10)
     assert len(series["dates"]) == 14 and series["dates"][-1] == "2026-03-02"
     assert series["session"] == series["search"] == series["print"] == [0] * 14
-
-
-def test_the_commands_pending_flag_follows_open_commands(db, make_kiosk):
-    kiosk, _ = make_kiosk()
-    beat = lambda seq: services.record_heartbeat(db.session, kiosk, seq=seq, app_version=None, profile=None,  # noqa: E731
-                                                 peripherals={}, session_active=False)
-    beat(1)
-    assert kiosk.commands_pending is False
-    command = services.issue_command(db.session, kiosk, kind="reload", actor="admin")
-    assert kiosk.commands_pending is True
-    assert [c["id"] for c in beat(2)["commands"]] == [command.id]
-    assert kiosk.commands_pending is True  # delivered, not yet acknowledged
-    services.ack_command(db.session, kiosk, command.id)
-    assert beat(3)["commands"] == [] and kiosk.commands_pending is False
