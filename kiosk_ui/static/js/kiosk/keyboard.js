@@ -1,0 +1,22 @@
+// The on-screen keyboard of the search screen: topic chips put a whole word in the box,
+// letter keys add pinyin initials, plus backspace and clear. Typing is the enemy (UX.md).
+
+/** Wire ``keyboard`` (a container of buttons with data-word / data-key) to ``input``;
+ *  ``onChange`` runs after every key. */
+export function attachKeyboard(keyboard, input, onChange) {
+  keyboard.addEventListener("click", (event) => {
+    const button = event.target.closest("button");
+    if (!button) return;
+    input.value = applyKey(input.value, button.dataset);
+    onChange();
+  });
+}
+
+/** The box's new text after pressing a key described by ``{word}`` or ``{key}``. */
+export function applyKey(value, { word, key }) {
+  if (word) return word;
+  if (key === "backspace") return value.slice(0, -1);
+  if (key === "clear") return "";
+  if (key) return value + key;
+  return value;
+}
