@@ -1,5 +1,8 @@
 // Usage charts for the admin console, drawn with the vendored uPlot from /usage.json.
+// Every word comes from the message catalogue through the chart's data attributes
+// (the usage_chart macro in admin/_status.html), so the console follows its language.
 function drawUsage(box) {
+  const labels = JSON.parse(box.dataset.labels || "{}");
   fetch(box.dataset.usageUrl, { credentials: "same-origin" })
     .then((response) => response.json())
     .then((data) => {
@@ -9,18 +12,22 @@ function drawUsage(box) {
         width, height: 240,
         scales: { x: { time: true } },
         series: [
-          { label: "日期" },
-          { label: "会话", stroke: "#0a4aa6", width: 2 },
-          { label: "搜索", stroke: "#1b6e2a", width: 2, dash: [6, 4] },
-          { label: "打印", stroke: "#9b1c1c", width: 2, dash: [2, 3] },
+          { label: labels.date },
+          { label: labels.session, stroke: "#0a4aa6", width: 2 },
+          { label: labels.search, stroke: "#1b6e2a", width: 2, dash: [6, 4] },
+          { label: labels.print, stroke: "#9b1c1c", width: 2, dash: [2, 3] },
         ],
-        axes: [{}, { label: "次数" }],
+        axes: [{}, { label: labels.count }],
       };
       // eslint-disable-next-line no-undef
       new uPlot(opts, [xs, data.session, data.search, data.print], box);
-      box.setAttribute("aria-label", `${box.getAttribute("aria-label")}：会话 ${sum(data.session)}，搜索 ${sum(data.search)}，打印 ${sum(data.print)}`);
+      // The figures in words for screen readers: the chart itself is a picture.
+      box.setAttribute("aria-label", box.dataset.summary
+        .replace("{session}", String(sum(data.session)))
+        .replace("{search}", String(sum(data.search)))
+        .replace("{print}", String(sum(data.print))));
     })
-    .catch(() => { box.textContent = "统计数据暂时无法加载。"; });
+    .catch(() => { box.textContent = box.dataset.failed; });
 }
 
 const sum = (values) => values.reduce((a, b) => a + b, 0);
