@@ -52,6 +52,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from .core import health
     from .core import signing  # noqa: F401 - signed requests' nonce table (core_request_nonce) is in the schema
+    from .core import signing  # noqa: F401 - signed requests' nonce table (core_request_nonce) is in the schema
 
     app.register_blueprint(health.bp)
 
