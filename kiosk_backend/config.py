@@ -10,6 +10,7 @@
 | KIOSK_RATELIMIT_ENROLMENT_IP | enrolment-code claims (browser and API) per IP | 10/minute;50/hour |
 | KIOSK_RATELIMIT_SEARCH_KIOSK, KIOSK_RATELIMIT_SEARCH_IP | catalog search and suggest per kiosk, per IP | 120/minute, 600/minute |
 | KIOSK_RATELIMIT_STRATEGY | fixed-window, moving-window or sliding-window-counter | fixed-window |
+| KIOSK_RATELIMIT_KEY_PREFIX | prefix of the counters in Redis (deployments sharing a Redis) | kiosk-ratelimit |
 | KIOSK_IDLE_SECONDS | kiosk idle time before the countdown | 120 |
 | KIOSK_IDLE_WARNING_SECONDS | length of the full-screen countdown | 25 |
 | KIOSK_PUBLIC_URL | base URL phones use for QR codes on printouts | the request's host |
@@ -85,7 +86,7 @@ def load_config(instance_path: str | Path, overrides: Mapping[str, Any] | None =
         "KIOSK_RATELIMIT_SEARCH_IP": env.get("KIOSK_RATELIMIT_SEARCH_IP", "600/minute"),
         "RATELIMIT_STRATEGY": env.get("KIOSK_RATELIMIT_STRATEGY", "fixed-window"),
         "RATELIMIT_STORAGE_URI": env.get("KIOSK_REDIS_URL") or "memory://",
-        "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": "kiosk-ratelimit"} if env.get("KIOSK_REDIS_URL") else {},
+        "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": env.get("KIOSK_RATELIMIT_KEY_PREFIX", "kiosk-ratelimit")} if env.get("KIOSK_REDIS_URL") else {},
         "MAX_CONTENT_LENGTH": int(env.get("KIOSK_MAX_UPLOAD_MB", 64)) * 1024 * 1024,
         "KIOSK_PROFILE_DIR": env.get("KIOSK_PROFILE_DIR") or str(Path(__file__).resolve().parent.parent / "device_profiles"),
         "KIOSK_OFFLINE_ALERT_MINUTES": int(env.get("KIOSK_OFFLINE_ALERT_MINUTES", 10)),
