@@ -52,7 +52,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from .core import health
     from .core import signing  # noqa: F401 - signed requests' nonce table (core_request_nonce) is in the schema
-    from .core import signing  # noqa: F401 - signed requests' nonce table (core_request_nonce) is in the schema
 
     app.register_blueprint(health.bp)
 
@@ -87,11 +86,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .catalog import admin as catalog_admin
     from .fleet import admin as fleet_admin
     from .identity import admin as identity_admin
+    from .sites import admin as sites_admin
 
     console = admin_surface()
     console.before_request(identity_admin.require_staff_session)
     console.context_processor(identity_admin.admin_context)
     console.register_blueprint(identity_admin.bp)
+    console.register_blueprint(sites_admin.bp)
     console.register_blueprint(fleet_admin.bp)
     console.register_blueprint(catalog_admin.bp)
     console.register_blueprint(jobs_admin.bp)

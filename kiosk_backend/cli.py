@@ -195,7 +195,7 @@ def catalog_generate(count: int, out: Path, seed: int):
 def create_admin(username: str, password: str | None, role: str, site_codes: tuple[str, ...]):
     """Create a staff account (admin by default; site managers with --site)."""
     from .core.errors import DomainError
-    from .fleet.models import Site
+    from .sites.models import Site
     from .identity import services as identity
 
     sites = db.session.scalars(sa.select(Site).where(Site.code.in_(site_codes))).all() if site_codes else []

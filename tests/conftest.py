@@ -187,10 +187,10 @@ SITE = dict(code="JZ01", kind="post_office", name="九江浔阳路邮政营业�
 
 @pytest.fixture
 def make_site(db):
-    from kiosk_backend.fleet import services as fleet
+    from kiosk_backend.sites import services as sites
 
     def _make(**overrides):
-        site = fleet.create_site(db.session, actor="test", **{**SITE, **overrides})
+        site = sites.create_site(db.session, actor=SYSTEM, **{**SITE, **overrides})
         db.session.commit()
         return site
 
@@ -201,7 +201,7 @@ def make_site(db):
 def make_kiosk(db, make_site):
     """An enrolled kiosk and its credential: ``kiosk, credential = make_kiosk(authorized=True)``."""
     from kiosk_backend.fleet import services as fleet
-    from kiosk_backend.fleet.models import Site
+    from kiosk_backend.sites.models import Site
 
     def _make(*, authorized: bool = True, profile: str = "post-office-portrait", site=None):
         site = site or db.session.scalar(sa.select(Site).where(Site.code == SITE["code"])) or make_site()

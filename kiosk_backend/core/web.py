@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import re
-from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, g, request
 
+from .clock import LOCAL_TZ
 from .i18n import LANGUAGES, negotiate_language, translate
 
 # No inline script or style anywhere: every page loads its JS and CSS from /static.
@@ -102,9 +102,6 @@ def understood(notes: list[str], lang: str) -> str:
     (``["社保→社会保险", "社保→社会保障"]`` → ``“社会保险”“社会保障”``)."""
     words = list(dict.fromkeys(note.split("→")[-1] for note in notes))
     return ", ".join(words) if lang == "en" else "”“".join(words)
-
-
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
 def local_time(moment) -> str:

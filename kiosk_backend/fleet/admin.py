@@ -3,17 +3,18 @@ from __future__ import annotations
 
 import io
 
-import marshmallow as ma
 from flask import Blueprint, Response, current_app, g, jsonify, redirect, render_template, request, url_for
 
-from ..core.errors import DomainError, Invalid
-from ..core.i18n import english_part, translate_validation_message
+from ..core.clock import utcnow
+from ..core.errors import Invalid
 from ..core.printing import qr_image
-from ..extensions import db
 from ..core.requests import require_role
-from . import divisions, heartbeats, schemas, services
-from .models import COMMAND_KINDS, SITE_KINDS
-from .services import WEEKDAYS
+from ..extensions import db
+from ..sites import divisions
+from ..sites import services as sites
+from ..sites.models import SITE_KINDS
+from . import heartbeats, schemas, services
+from .models import COMMAND_KINDS
 from .states import STATUS_LABELS
 
 bp = Blueprint("fleet", __name__)
@@ -37,14 +38,14 @@ def grid():
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
     return render_template("admin/fleet.html", rows=rows, counts=counts, labels=STATUS_LABELS,
-                           sites=services.list_sites(db.session, g.site_ids), profiles=sorted(_profiles()), args=args,
+                           sites=sites.list_sites(db.session, g.site_ids), profiles=sorted(_profiles()), args=args,
                            open_alerts=len(services.list_alerts(db.session, site_ids=g.site_ids)))
 
 
 @bp.get("/kiosks/<int:kiosk_id>")
 def kiosk(kiosk_id):
     item = services.get_kiosk(db.session, kiosk_id, g.site_ids)
-    status = services.status_of(item, services.utcnow())
+    status = services.status_of(item, utcnow())
     return render_template("admin/kiosk.html", kiosk=item, status=status, labels=STATUS_LABELS,
                            history=heartbeats.heartbeat_history(db.session, item),
                            commands=services.commands_of(db.session, item), command_kinds=COMMAND_KINDS,
@@ -85,98 +86,29 @@ def send_command(kiosk_id):
 
 # ------------------------------------------------------------------ sites
 
-def _site_form_data(form) -> dict:
-    hours = {}
-    for day in WEEKDAYS:
-        ranges = [part.strip() for part in form.get(f"hours_{day}", "").replace("，", ",").split(",") if part.strip()]
-        hours[day] = [part.split("-", 1) if "-" in part else [part, ""] for part in ranges]
-    holidays = []
-    for line in form.get("holidays", "").splitlines():
-        parts = line.split(maxsplit=2)
-        if parts:
-            holidays.append({"date": parts[0], "open": len(parts) > 1 and parts[1] in ("班", "open", "上班"),
-                             "note": parts[2] if len(parts) > 2 else ""})
-    data = {k: (form.get(k) or None) for k in ("code", "kind", "name", "province_code", "city_code", "county_code",
-                                                "address", "latitude", "longitude", "phone")}
-    return {**{k: v for k, v in data.items() if v is not None}, "opening_hours": hours, "holidays": holidays}
+@bp.get("/sites", endpoint="sites")
+def site_list():
+    """Every site the staff member may see, with its kiosk count and whether it is open now."""
+    return render_template("admin/sites.html", sites=sites.list_sites(db.session, g.site_ids), kinds=SITE_KINDS,
+                           full_name=divisions.full_name, is_open=sites.is_open, now=utcnow(),
+                           kiosk_counts=services.kiosk_counts(db.session, g.site_ids))
 
 
-def _field_errors(messages) -> dict[str, list[str]]:
-    """marshmallow's (possibly nested) messages as {form field: ["English / 中文", …]}: a bad
-    holiday line is reported as "line 2 date: …" instead of the bare list index."""
-
-    def walk(value, where: str):
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                label = f"line {key + 1} / 第 {key + 1} 行 " if isinstance(key, int) else f"{key}: "
-                yield from walk(inner, where + label)
-        elif isinstance(value, (list, tuple)):
-            for inner in value:
-                yield from walk(inner, where)
-        else:
-            message = str(value)
-            en, zh = english_part(message), translate_validation_message(message)
-            yield where + (message if en == zh else f"{en} / {zh}")
-
-    return {str(field): list(walk(value, "")) for field, value in messages.items()}
-
-
-def _site_form(site=None, errors=None, values=None, status=200):
-    return render_template("admin/site_form.html", site=site, errors=errors or {}, values=values, kinds=SITE_KINDS,
-                           weekdays=WEEKDAYS, provinces=divisions.children(None)), status
-
-
-@bp.get("/sites")
-def sites():
-    return render_template("admin/sites.html", sites=services.list_sites(db.session, g.site_ids), kinds=SITE_KINDS,
-                           full_name=divisions.full_name, is_open=services.is_open, now=services.utcnow())
-
-
-@bp.route("/sites/new", methods=["GET", "POST"])
-def new_site():
-    require_role("admin")
-    if request.method == "GET":
-        return _site_form()
-    raw = _site_form_data(request.form)
-    try:
-        data = schemas.SiteIn().load(raw)
-        site = services.create_site(db.session, actor=g.actor, **data)
-    except ma.ValidationError as exc:
-        return _site_form(errors=_field_errors(exc.messages), values=request.form, status=422)
-    except DomainError as exc:
-        return _site_form(errors=exc.errors or {"_": [f"{exc.message} / {exc.message_zh}"]}, values=request.form, status=exc.status_code)
-    return redirect(url_for("admin.fleet.site", site_id=site.id))
-
-
-@bp.route("/sites/<int:site_id>", methods=["GET", "POST"])
+@bp.get("/sites/<int:site_id>")
 def site(site_id):
-    if request.method == "POST":
-        require_role("admin")  # editing a site is for admins, as the site page shows
-    item = services.get_site(db.session, site_id, g.site_ids)
-    if request.method == "GET":
-        return render_template("admin/site.html", site=item, kinds=SITE_KINDS, full_name=divisions.full_name,
-                               codes=services.enrolment_codes(db.session, item), profiles=sorted(_profiles()), new_code=None)
-    raw = _site_form_data(request.form)
-    raw.pop("code", None)
-    try:
-        data = schemas.SiteIn(partial=("code",)).load(raw)
-        services.update_site(db.session, item, actor=g.actor, **data)
-    except ma.ValidationError as exc:
-        return _site_form(item, errors=_field_errors(exc.messages), values=request.form, status=422)
-    except DomainError as exc:
-        return _site_form(item, errors=exc.errors, values=request.form, status=exc.status_code)
-    return redirect(url_for("admin.fleet.site", site_id=item.id))
+    """A site with its kiosks and enrolment codes."""
+    return _site_page(sites.get_site(db.session, site_id, g.site_ids))
 
 
-@bp.get("/sites/<int:site_id>/edit")
-def edit_site(site_id):
-    require_role("admin")
-    return _site_form(services.get_site(db.session, site_id, g.site_ids))
+def _site_page(site, new_code: str | None = None, new_record=None):
+    return render_template("admin/site.html", site=site, kinds=SITE_KINDS, full_name=divisions.full_name,
+                           kiosks=services.kiosks_at(db.session, site), codes=services.enrolment_codes(db.session, site),
+                           profiles=sorted(_profiles()), new_code=new_code, new_record=new_record)
 
 
 @bp.post("/sites/<int:site_id>/codes")
 def new_code(site_id):
-    item = services.get_site(db.session, site_id, g.site_ids)
+    item = sites.get_site(db.session, site_id, g.site_ids)
     form = request.form
     try:
         hours = int(form.get("valid_hours", 24))
@@ -193,8 +125,7 @@ def new_code(site_id):
     except Invalid as exc:
         return render_template("admin/message.html", error=exc, back=url_for("admin.fleet.site", site_id=site_id)), 422
     # The plain code is shown on this one page and never again.
-    return render_template("admin/site.html", site=item, kinds=SITE_KINDS, full_name=divisions.full_name,
-                           codes=services.enrolment_codes(db.session, item), profiles=sorted(_profiles()), new_code=plain, new_record=record)
+    return _site_page(item, new_code=plain, new_record=record)
 
 
 @bp.get("/codes/qr.png")
@@ -224,7 +155,7 @@ def ack_alert(alert_id):
 
 @bp.get("/usage")
 def usage():
-    return render_template("admin/usage.html", sites=services.list_sites(db.session, g.site_ids), args=request.args)
+    return render_template("admin/usage.html", sites=sites.list_sites(db.session, g.site_ids), args=request.args)
 
 
 @bp.get("/usage.json")
@@ -232,7 +163,7 @@ def usage_json():
     args = request.args
     site_id, kiosk_id = args.get("site", type=int), args.get("kiosk", type=int)
     if site_id:
-        services.get_site(db.session, site_id, g.site_ids)
+        sites.get_site(db.session, site_id, g.site_ids)
     if kiosk_id:
         services.get_kiosk(db.session, kiosk_id, g.site_ids)
     days = max(1, min(90, args.get("days", 14, type=int)))

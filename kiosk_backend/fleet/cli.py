@@ -6,8 +6,11 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from ..extensions import db
+from ..core.actors import SYSTEM
+from ..sites import services as sites
+from ..sites.models import Site
 from . import services
-from .models import Kiosk, Site
+from .models import Kiosk
 
 DEMO_SITES = [
     # 江州 is the old name of 九江 (Jiangxi); the demo uses its real division codes.
@@ -59,12 +62,12 @@ def prepare_demo_fleet(base_url: str) -> list[str]:
         site = db.session.scalar(sa.select(Site).where(Site.code == spec["code"]))
         if site is None:
             hours = {day: WEEKDAY_HOURS for day in ("mon", "tue", "wed", "thu", "fri")} | {"sat": [["09:00", "12:00"]], "sun": []}
-            site = services.create_site(db.session, actor="demo", opening_hours=hours,
-                                        holidays=[{"date": "2026-10-01", "open": False, "note": "国庆节"}], **spec)
+            site = sites.create_site(db.session, actor=SYSTEM, opening_hours=hours,
+                                     holidays=[{"date": "2026-10-01", "open": False, "note": "国庆节"}], **spec)
         kiosk = db.session.scalar(sa.select(Kiosk).where(Kiosk.site_id == site.id, Kiosk.profile == profile,
                                                          Kiosk.state != "revoked"))
         if kiosk is None and profile in profiles:
-            code, _ = services.create_enrolment_code(db.session, site=site, actor="demo", pre_authorized=True,
+            code, _ = services.create_enrolment_code(db.session, site=site, actor=SYSTEM, pre_authorized=True,
                                                      profile=profile)
             kiosk, _credential = services.activate(db.session, code=code, profile=profile, known_profiles=profiles)
         if kiosk is None:

@@ -14,6 +14,7 @@ from ..core.errors import Invalid
 from ..core.i18n import describe_validation_errors
 from ..core.requests import client_ip
 from ..extensions import db
+from ..sites import services as sites
 from . import schemas, services
 
 bp = Blueprint("fleet", __name__)
@@ -51,7 +52,7 @@ def require_kiosk():
     if kiosk.state == "pending":
         return Response(render_template("kiosk/pending.html", kiosk=kiosk), status=403)
     if kiosk.maintenance and request.endpoint != "kiosk.shell.help":
-        nearest = services.nearest_open_sites(db.session, kiosk.site)
+        nearest = sites.nearest_open_sites(db.session, kiosk.site)
         return Response(render_template("kiosk/maintenance.html", kiosk=kiosk, nearest=nearest), status=503,
                         headers={"Retry-After": "60"})
     return None

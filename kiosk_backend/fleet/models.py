@@ -1,4 +1,4 @@
-"""Fleet tables: sites, kiosks, enrolment codes, heartbeats, commands, alerts, usage."""
+"""Fleet tables: kiosks, enrolment codes, heartbeats, commands, alerts, usage (sites are their own domain)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -10,41 +10,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..core.clock import utcnow
 from ..core.models import TimestampMixin
 from ..extensions import db
+from ..sites.models import Site
 
-SITE_KINDS = {"bank_branch": "银行网点", "post_office": "邮政网点", "community_centre": "社区服务中心",
-              "service_hall": "政务服务大厅"}
 KIOSK_STATES = ("pending", "authorized", "revoked")
 COMMAND_KINDS = ("reload", "maintenance_on", "maintenance_off", "show_message", "apply_settings")
 COMMAND_STATES = ("pending", "delivered", "acked", "expired", "cancelled")
 ALERT_KINDS = ("offline", "paper_out", "peripheral_error")
 USAGE_KINDS = ("session", "search", "print")
-
-
-class Site(TimestampMixin, db.Model):
-    """网点: where kiosks stand."""
-
-    __tablename__ = "fleet_site"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    code: Mapped[str] = mapped_column(sa.String(16), unique=True)  # short, prefixes kiosk numbers
-    kind: Mapped[str] = mapped_column(sa.String(24))
-    name: Mapped[str] = mapped_column(sa.String(100))
-    province_code: Mapped[str] = mapped_column(sa.String(2))
-    city_code: Mapped[str] = mapped_column(sa.String(4))
-    county_code: Mapped[str | None] = mapped_column(sa.String(6))
-    address: Mapped[str] = mapped_column(sa.String(300))
-    latitude: Mapped[float | None]
-    longitude: Mapped[float | None]
-    phone: Mapped[str | None] = mapped_column(sa.String(40))
-    # {"mon": [["09:00", "17:00"]], ..., "sun": []}
-    opening_hours: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
-    # [{"date": "2026-10-01", "open": false, "note": "国庆节"}, {"date": "2026-10-11", "open": true, "note": "调休上班"}]
-    holidays: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
-
-    kiosks: Mapped[list["Kiosk"]] = relationship(back_populates="site", order_by="Kiosk.number")
-
-    def __repr__(self) -> str:
-        return f"<Site {self.code} {self.name}>"
 
 
 class Kiosk(TimestampMixin, db.Model):
@@ -53,7 +25,7 @@ class Kiosk(TimestampMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(sa.String(24), unique=True)  # shown on screen, e.g. JZ01-03
     site_id: Mapped[int] = mapped_column(sa.ForeignKey("fleet_site.id"), index=True)
-    site: Mapped[Site] = relationship(back_populates="kiosks", lazy="joined")
+    site: Mapped[Site] = relationship(lazy="joined")
     profile: Mapped[str] = mapped_column(sa.String(64))
     state: Mapped[str] = mapped_column(sa.String(16), default="pending")
     credential_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)

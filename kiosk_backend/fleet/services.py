@@ -11,7 +11,6 @@ import secrets
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from typing import Any, Iterable, Mapping
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -19,16 +18,14 @@ from sqlalchemy.orm import Session, lazyload
 
 from ..core import actors, audit
 from ..core.actors import Actor
-from ..core.clock import utcnow
+from ..core.clock import LOCAL_TZ, utcnow
 from ..core.errors import Conflict, Forbidden, Invalid, NotFound
 from ..core.tokens import new_token, token_hash
-from . import divisions
+from ..sites.services import scoped
 from .heartbeats import _open_alert
 from .models import (COMMAND_KINDS, Alert, EnrolmentCode, Kiosk, KioskCommand, Site, UsageEvent)
 from .states import kiosk_status, peripheral_problems
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Unambiguous when read aloud or typed on a touch keyboard: no 0/O, 1/I/L, 2/Z, 5/S, 8/B.
 CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"
 CODE_LENGTH = 10
@@ -38,101 +35,6 @@ COMMAND_TTL_MINUTES = {"reload": 10, "maintenance_on": 60, "maintenance_off": 60
 INTERRUPTING = {"reload", "maintenance_on"}
 SETTINGS_KEYS = {"idle_timeout_seconds": (int, 30, 600), "idle_warning_seconds": (int, 20, 120),
                  "elder_mode_default": (bool, None, None), "font_scale": (float, 0.8, 2.0)}
-
-
-# ===================================================================== sites
-
-def scoped(query, site_ids: set[int] | None, column):
-    return query if site_ids is None else query.where(column.in_(site_ids or {-1}))
-
-
-def list_sites(session: Session, site_ids: set[int] | None = None) -> list[Site]:
-    return list(session.scalars(scoped(sa.select(Site).order_by(Site.code), site_ids, Site.id)))
-
-
-def get_site(session: Session, site_id: int, site_ids: set[int] | None = None) -> Site:
-    site = session.get(Site, site_id)
-    if site is None or (site_ids is not None and site.id not in site_ids):
-        raise NotFound("No such site.", "没有找到该网点。")
-    return site
-
-
-def _check_divisions(data: Mapping[str, Any]) -> None:
-    problems = divisions.validate_codes(data["province_code"], data["city_code"], data.get("county_code"))
-    if problems:
-        raise Invalid("; ".join(f"{f}: {en}" for f, en, _ in problems), "；".join(f"{f}：{zh}" for f, _, zh in problems),
-                      errors={f: [f"{en} / {zh}"] for f, en, zh in problems})
-
-
-def create_site(session: Session, *, actor: Actor, **data) -> Site:
-    """Create a site. Raises Invalid (division codes), Conflict (code taken)."""
-    _check_divisions(data)
-    if session.scalar(sa.select(Site.id).where(Site.code == data["code"])):
-        raise Conflict(f"Site code {data['code']} is taken.", f"网点编号 {data['code']} 已被使用。")
-    site = Site(**data)
-    session.add(site)
-    session.flush()
-    audit.record(session, actor=actor, action="site.create", target=f"site:{site.code}", details={"name": site.name})
-    return site
-
-
-def update_site(session: Session, site: Site, *, actor: Actor, **data) -> Site:
-    merged = {"province_code": site.province_code, "city_code": site.city_code, "county_code": site.county_code, **data}
-    _check_divisions(merged)
-    changed = {k: v for k, v in data.items() if getattr(site, k) != v}
-    for key, value in changed.items():
-        setattr(site, key, value)
-    session.flush()
-    if changed:
-        audit.record(session, actor=actor, action="site.update", target=f"site:{site.code}",
-                     details={"fields": sorted(changed)})
-    return site
-
-
-def is_open(site: Site, at: datetime) -> bool:
-    """Whether the site is open at ``at`` (local time, holidays and 调休 make-up days included)."""
-    local = at.astimezone(LOCAL_TZ)
-    day = local.date().isoformat()
-    weekday = WEEKDAYS[local.weekday()]
-    hours = site.opening_hours.get(weekday, [])
-    for holiday in site.holidays or []:
-        if holiday.get("date") == day:
-            if not holiday.get("open"):
-                return False
-            # A make-up workday (调休) keeps Monday's hours when the weekday has none.
-            hours = hours or site.opening_hours.get("mon", [])
-    now_hm = local.strftime("%H:%M")
-    return any(start <= now_hm < end for start, end in hours)
-
-
-def nearest_open_sites(session: Session, site: Site, *, now=utcnow, limit: int = 3) -> list[Site]:
-    """Other sites open now, nearest first (by coordinates, else same county, then city).
-
-    Looks in the same city first and widens to the province only when nothing there is
-    open, so a province-wide fleet does not scan every site for each maintenance screen.
-    """
-    moment = now()
-    others: list[Site] = []
-    for area in (Site.city_code == site.city_code, Site.province_code == site.province_code):
-        others = [s for s in session.scalars(sa.select(Site).where(Site.id != site.id, area)) if is_open(s, moment)]
-        if others:
-            break
-
-    def distance(other: Site) -> float:
-        if None not in (site.latitude, site.longitude, other.latitude, other.longitude):
-            return _haversine_km(site.latitude, site.longitude, other.latitude, other.longitude)
-        if site.county_code and other.county_code == site.county_code:
-            return 10_000.0
-        return 20_000.0 if other.city_code == site.city_code else 30_000.0
-
-    return sorted(others, key=distance)[:limit]
-
-
-def _haversine_km(lat1, lon1, lat2, lon2) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 6371.0 * 2 * math.asin(math.sqrt(a))
 
 
 # ===================================================================== enrolment and credentials
@@ -424,6 +326,17 @@ def status_of(kiosk: Kiosk, now: datetime) -> str:
     if kiosk.state != "authorized":
         return kiosk.state
     return kiosk_status(kiosk.last_seen_at, kiosk.peripherals or {}, now)
+
+
+def kiosks_at(session: Session, site: Site) -> list[Kiosk]:
+    """The kiosks of one site, by number."""
+    return list(session.scalars(sa.select(Kiosk).where(Kiosk.site_id == site.id).order_by(Kiosk.number)))
+
+
+def kiosk_counts(session: Session, site_ids: set[int] | None = None) -> dict[int, int]:
+    """{site id: number of kiosks} for the sites a staff member may see."""
+    query = scoped(sa.select(Kiosk.site_id, sa.func.count()).group_by(Kiosk.site_id), site_ids, Kiosk.site_id)
+    return dict(session.execute(query).all())
 
 
 def enrolment_codes(session: Session, site: Site, limit: int = 20) -> list[EnrolmentCode]:

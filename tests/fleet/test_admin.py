@@ -17,7 +17,7 @@ from kiosk_backend.core import audit
 from kiosk_backend.core.audit import AuditEntry, AuditLogIsAppendOnly
 from kiosk_backend.core.clock import utcnow
 from kiosk_backend.core.tokens import token_hash
-from kiosk_backend.fleet import services
+from kiosk_backend.fleet import heartbeats, services
 from kiosk_backend.fleet.models import Alert, EnrolmentCode, Kiosk, KioskCommand, Site
 from kiosk_backend.identity.models import AdminSession, StaffUser
 from tests.conftest import item_row
@@ -51,8 +51,8 @@ def world(db, make_site, make_kiosk, make_staff) -> World:
     other_kiosk, _ = make_kiosk(site=other_site)
     alerts = []
     for kiosk in (own_kiosk, other_kiosk):
-        services.record_heartbeat(db.session, kiosk, seq=1, app_version="1.0", profile=None,
-                                  peripherals={"printer": "paper_out"}, session_active=False)
+        heartbeats.record_heartbeat(db.session, kiosk, seq=1, app_version="1.0", profile=None,
+                                    peripherals={"printer": "paper_out"}, session_active=False)
         alerts.append(db.session.scalar(sa.select(Alert).where(Alert.kiosk_id == kiosk.id)))
     db.session.commit()
     make_staff("admin", role="admin")
@@ -79,8 +79,8 @@ def catalog_file(*rows) -> tuple[io.BytesIO, str]:
 def body_for(endpoint: str) -> dict:
     return {
         "admin.fleet.send_command": {"kind": "show_message", "text": "今日下午停电检修", "seconds": "60"},
-        "admin.fleet.site": site_form(),
-        "admin.fleet.new_site": site_form(code="JZ09", name="新网点"),
+        "admin.sites.edit": site_form(),
+        "admin.sites.new": site_form(code="JZ09", name="新网点"),
         "admin.fleet.new_code": {"valid_hours": "24", "profile": "post-office-portrait"},
         "admin.catalog.import_page": {"file": catalog_file()},
         "admin.identity.login": {"username": "nobody", "password": "wrong password"},
@@ -109,11 +109,11 @@ MATRIX = {
     ("admin.identity.logout", "POST"): (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN),  # revoked: checked after the walk
     ("admin.fleet.sites", "GET"): (200, 200, 200, 403, LOGIN),
     ("admin.fleet.site", "GET"): (200, 200, 404, 403, LOGIN),
-    ("admin.fleet.site", "POST"): (302, 403, 403, 403, LOGIN),
     ("admin.fleet.new_code", "POST"): (200, 200, 404, 403, LOGIN),
-    ("admin.fleet.edit_site", "GET"): (200, 403, 403, 403, LOGIN),
-    ("admin.fleet.new_site", "GET"): (200, 403, 403, 403, LOGIN),
-    ("admin.fleet.new_site", "POST"): (302, 403, 403, 403, LOGIN),
+    ("admin.sites.edit", "GET"): (200, 403, 403, 403, LOGIN),
+    ("admin.sites.edit", "POST"): (302, 403, 403, 403, LOGIN),
+    ("admin.sites.new", "GET"): (200, 403, 403, 403, LOGIN),
+    ("admin.sites.new", "POST"): (302, 403, 403, 403, LOGIN),
     ("admin.fleet.usage", "GET"): (200, 200, 200, 403, LOGIN),
     ("admin.fleet.usage_json", "GET"): (200, 200, 404, 403, LOGIN),
     ("admin.jobs.page", "GET"): (200, 403, 403, 403, LOGIN),
@@ -760,11 +760,11 @@ def test_editing_a_site_updates_it_and_bad_codes_are_refused(app, db, world):
     client = app.test_client()
     csrf = login(client, "admin")
     assert client.get(f"/admin/sites/{world.own_site.id}/edit").status_code == 200
-    bad = client.post(f"/admin/sites/{world.own_site.id}", data={"csrf_token": csrf, **site_form(county_code="320102")})
+    bad = client.post(f"/admin/sites/{world.own_site.id}/edit", data={"csrf_token": csrf, **site_form(county_code="320102")})
     assert bad.status_code == 422 and "区县 江苏省南京市玄武区" not in bad.text and "不属于" in bad.text
     db.session.expire_all()
     assert db.session.get(Site, world.own_site.id).county_code == "360403"
-    good = client.post(f"/admin/sites/{world.own_site.id}", data={"csrf_token": csrf, **site_form(name="新名字")})
+    good = client.post(f"/admin/sites/{world.own_site.id}/edit", data={"csrf_token": csrf, **site_form(name="新名字")})
     assert good.status_code == 302
     db.session.expire_all()
     assert db.session.get(Site, world.own_site.id).name == "新名字"

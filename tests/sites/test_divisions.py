@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kiosk_backend.fleet import divisions
-from kiosk_backend.fleet.divisions import children, city, county, full_name, province, validate_codes
+from kiosk_backend.sites import divisions
+from kiosk_backend.sites.divisions import children, city, county, full_name, province, validate_codes
 
 
 def fields_of(problems):
