@@ -63,8 +63,7 @@ def heartbeat():
     result = heartbeats.record_heartbeat(db.session, kiosk, **data)
     if kiosk.state != "authorized":
         result["commands"] = []
-    db.session.commit()
-    return result
+    return result  # core commits the request's transaction
 
 
 def _heartbeat_json(answer: dict) -> dict:

@@ -121,7 +121,7 @@ def test_maintenance_sent_from_the_console_reaches_the_kiosk_screen(new_page, li
 def test_the_console_pages_are_accessible(new_page, live_server, kiosk_app, kiosks, admin_account, axe,
                                           screenshot_dir):
     from kiosk_backend.extensions import db
-    from kiosk_backend.fleet import services as fleet
+    from kiosk_backend.fleet import heartbeats
     from kiosk_backend.fleet.models import Kiosk, Site
 
     # Something to show: kiosks in several states, one out of paper (an alert, "异常").
@@ -129,8 +129,8 @@ def test_the_console_pages_are_accessible(new_page, live_server, kiosk_app, kios
     out_of_paper = enrol(kiosk_app, POST_OFFICE)
     enrol(kiosk_app, POST_OFFICE, authorized=False)
     with kiosk_app.app_context():
-        fleet.record_heartbeat(db.session, db.session.get(Kiosk, out_of_paper.id), seq=1, app_version="1.0",
-                               profile=None, peripherals={"printer": "paper_out"}, session_active=False)
+        heartbeats.record_heartbeat(db.session, db.session.get(Kiosk, out_of_paper.id), seq=1, app_version="1.0",
+                                    profile=None, peripherals={"printer": "paper_out"}, session_active=False)
         site_id = db.session.query(Site.id).filter_by(code="JZ01").scalar()
         db.session.commit()
         db.session.remove()
