@@ -71,15 +71,21 @@ def start_worker(app, tmp_path, *, slow: bool) -> subprocess.Popen:
            "KIOSK_REDIS_URL": app.config["KIOSK_REDIS_URL"], "KIOSK_QUEUE_NAME": app.config["KIOSK_QUEUE_NAME"],
            "TEST_WORKER_LOG": str(app.test_log), "TEST_WORKER_SLOW": "1" if slow else "0",
            "PYTHONPATH": str(PROJECT)}
-    log = open(tmp_path / f"worker-{time.monotonic_ns()}.out", "w")
-    return subprocess.Popen([sys.executable, str(script)], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    script = script.rename(tmp_path / f"worker-{time.monotonic_ns()}.py")
+    with open(script.with_suffix(".out"), "w") as log:
+        return subprocess.Popen([sys.executable, str(script)], env=env, cwd=tmp_path, stdout=log,
+                                stderr=subprocess.STDOUT)
 
 
-def wait_for(condition, *, timeout=30.0, what="condition"):
+def wait_for(condition, *, process=None, timeout=60.0, what="condition"):
+    """Poll ``condition``; a worker that died meanwhile fails the test with its output."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the worker exited ({process.returncode}) before {what}:\n"
+                                 + Path(process.args[-1]).with_suffix(".out").read_text()[-3000:])
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
 
@@ -100,7 +106,7 @@ def test_a_worker_killed_mid_job_loses_nothing_and_the_next_worker_does_it_exact
         _db.session.commit()  # relayed to the queue's storage on commit
         first = start_worker(app, tmp_path, slow=True)
         try:
-            wait_for(lambda: "start k1" in lines(app), what="the first worker to start the job")
+            wait_for(lambda: "start k1" in lines(app), process=first, what="the first worker to start the job")
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=10)
@@ -111,7 +117,7 @@ def test_a_worker_killed_mid_job_loses_nothing_and_the_next_worker_does_it_exact
         assert tasks.sweep_outbox(_db.session, app.config) == 1
         second = start_worker(app, tmp_path, slow=False)
         try:
-            wait_for(lambda: row("k1").state == DONE, what="the second worker to finish the job")
+            wait_for(lambda: row("k1").state == DONE, process=second, what="the second worker to finish the job")
         finally:
             second.send_signal(signal.SIGTERM)
             second.wait(timeout=30)
@@ -129,7 +135,7 @@ def test_sigterm_lets_the_running_job_finish_then_the_worker_exits(worker_app, t
         _db.session.commit()
         worker = start_worker(app, tmp_path, slow=True)
         try:
-            wait_for(lambda: "start k1" in lines(app), what="the worker to start the job")
+            wait_for(lambda: "start k1" in lines(app), process=worker, what="the worker to start the job")
             worker.send_signal(signal.SIGTERM)
             assert worker.wait(timeout=30) == 0
         finally:
