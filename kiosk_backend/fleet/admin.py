@@ -8,12 +8,11 @@ from flask import Blueprint, Response, current_app, g, jsonify, redirect, render
 from ..core.clock import utcnow
 from ..core.errors import Invalid
 from ..core.printing import qr_image
-from ..core.requests import require_role
 from ..extensions import db
 from ..sites import divisions
 from ..sites import services as sites
 from ..sites.models import SITE_KINDS
-from . import heartbeats, schemas, services
+from . import heartbeats, services
 from .models import COMMAND_KINDS
 from .states import STATUS_LABELS
 

@@ -11,10 +11,11 @@ from ..core.clock import utcnow
 from ..core.models import TimestampMixin
 from ..extensions import db
 from ..sites.models import Site
+from .states import CommandState, KioskState
 
-KIOSK_STATES = ("pending", "authorized", "revoked")
+KIOSK_STATES = tuple(KioskState)
 COMMAND_KINDS = ("reload", "maintenance_on", "maintenance_off", "show_message", "apply_settings")
-COMMAND_STATES = ("pending", "delivered", "acked", "expired", "cancelled")
+COMMAND_STATES = tuple(CommandState)
 ALERT_KINDS = ("offline", "paper_out", "peripheral_error")
 USAGE_KINDS = ("session", "search", "print")
 
@@ -27,7 +28,7 @@ class Kiosk(TimestampMixin, db.Model):
     site_id: Mapped[int] = mapped_column(sa.ForeignKey("fleet_site.id"), index=True)
     site: Mapped[Site] = relationship(lazy="joined")
     profile: Mapped[str] = mapped_column(sa.String(64))
-    state: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    state: Mapped[str] = mapped_column(sa.String(16), default=KioskState.PENDING.value)
     credential_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     credential_issued_at: Mapped[datetime | None]
     rotate_requested: Mapped[bool] = mapped_column(default=False)
@@ -94,7 +95,7 @@ class KioskCommand(db.Model):
     kind: Mapped[str] = mapped_column(sa.String(24))
     payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     force: Mapped[bool] = mapped_column(default=False)
-    state: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    state: Mapped[str] = mapped_column(sa.String(16), default=CommandState.PENDING.value)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(sa.String(64))
     expires_at: Mapped[datetime]

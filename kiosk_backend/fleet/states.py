@@ -1,8 +1,44 @@
-"""Pure rules: a kiosk's connectivity status from its last heartbeat."""
+"""Pure rules of the fleet: the life cycles of kiosks and commands, and a kiosk's
+connectivity status from its last heartbeat."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Mapping
+
+from ..core.states import Lifecycle
+
+
+class KioskState(StrEnum):
+    PENDING = "pending"          # enrolled, waiting for an admin (unless the code was pre-authorized)
+    AUTHORIZED = "authorized"    # in service
+    REVOKED = "revoked"          # for good: credential gone; re-enrol as a new kiosk
+
+
+KIOSK_LIFECYCLE = Lifecycle("kiosk", {
+    KioskState.PENDING: {KioskState.AUTHORIZED, KioskState.REVOKED},
+    KioskState.AUTHORIZED: {KioskState.REVOKED},
+    KioskState.REVOKED: set(),
+})
+
+
+class CommandState(StrEnum):
+    PENDING = "pending"          # queued, not yet handed to the kiosk
+    DELIVERED = "delivered"      # sent with a heartbeat answer, not yet acknowledged
+    ACKED = "acked"              # the kiosk acknowledged it (done)
+    EXPIRED = "expired"          # its time ran out before an acknowledgement
+    CANCELLED = "cancelled"
+
+
+COMMAND_LIFECYCLE = Lifecycle("command", {
+    CommandState.PENDING: {CommandState.DELIVERED, CommandState.ACKED, CommandState.EXPIRED, CommandState.CANCELLED},
+    CommandState.DELIVERED: {CommandState.ACKED, CommandState.EXPIRED, CommandState.CANCELLED},
+    CommandState.ACKED: set(),
+    CommandState.EXPIRED: set(),
+    CommandState.CANCELLED: set(),
+})
+# Commands a kiosk may still act on.
+OPEN_COMMAND_STATES = tuple(state for state in CommandState if state not in COMMAND_LIFECYCLE.terminal())
 
 HEARTBEAT_SECONDS = 30
 MISSED_BEATS_OFFLINE = 3

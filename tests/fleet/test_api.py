@@ -7,6 +7,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from kiosk_backend.core.tokens import token_hash
 from kiosk_backend.fleet import services
 from kiosk_backend.fleet.models import Alert, EnrolmentCode, Heartbeat, Kiosk, KioskCommand, UsageEvent
 
@@ -407,7 +408,7 @@ def test_activating_through_the_form_sets_an_httponly_cookie_and_opens_the_home_
     assert "Path=/" in cookie
     credential = cookie.split(";", 1)[0].split("=", 1)[1]
     kiosk = db.session.scalar(sa.select(Kiosk))
-    assert kiosk.credential_hash == services.token_hash(credential) and kiosk.app_version == "1.0"
+    assert kiosk.credential_hash == token_hash(credential) and kiosk.app_version == "1.0"
     assert client.get("/kiosk/").status_code == 200
 
 
