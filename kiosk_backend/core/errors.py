@@ -15,8 +15,8 @@ from typing import Any
 import marshmallow as ma
 import sqlalchemy.exc as sa_exc
 from flask import Flask, Response, jsonify, render_template, request
-from markupsafe import escape
 from flask_smorest import Api
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -199,12 +199,19 @@ def error_response(error: Exception) -> Response:
     if isinstance(error, HTTPException):
         return handle_http_exception(error)
     if isinstance(error, sa_exc.IntegrityError):
-        # A constraint caught a race that the service's checks could not see.
-        return _respond(error_payload(409, "This conflicts with a change made at the same time; please try again.",
-                                      "与同时进行的另一操作冲突，请重试。"))
+        return handle_integrity_error(error)
     if isinstance(error, (sa_exc.DBAPIError, sa_exc.TimeoutError)):
         return handle_database_error(error)
     return handle_unexpected(error)
+
+
+def handle_integrity_error(error: sa_exc.IntegrityError) -> Response:
+    """A constraint caught a race that the service's checks could not see: 409, whether it
+    surfaced when a service flushed (PostgreSQL checks unique indexes at INSERT) or when
+    core committed."""
+    log.warning("integrity error: %s", error.orig.__class__.__name__ if error.orig is not None else "")
+    return _respond(error_payload(409, "This conflicts with a change made at the same time; please try again.",
+                                  "与同时进行的另一操作冲突，请重试。"))
 
 
 def handle_unexpected(error: Exception) -> Response:
@@ -216,6 +223,7 @@ def handle_unexpected(error: Exception) -> Response:
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(sa_exc.IntegrityError, handle_integrity_error)
     app.register_error_handler(sa_exc.DBAPIError, handle_database_error)
     app.register_error_handler(sa_exc.TimeoutError, handle_database_error)
     app.register_error_handler(InternalServerError, handle_http_exception)

@@ -8,10 +8,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from sqlalchemy.orm import Session
 
 from ..extensions import db
@@ -60,14 +60,25 @@ def _commit_or_rollback(response: Response) -> Response:
     except Exception as exc:  # noqa: BLE001 - every failure here becomes a proper error response
         _rollback_quietly()
         log.warning("commit failed: %s", exc.__class__.__name__)
-        return error_response(exc)
+        return _finish_like_the_others(error_response(exc))
+    return response
+
+
+def _finish_like_the_others(response: Response) -> Response:
+    """Give a replacement response what the app's after_request hooks registered after
+    this one (Flask runs them last-registered first, so they have already run on the
+    response it replaces) give every response: security headers, no-store (core.web)."""
+    hooks = current_app.after_request_funcs.get(None, [])
+    if _commit_or_rollback in hooks:
+        for hook in reversed(hooks[hooks.index(_commit_or_rollback) + 1:]):
+            response = hook(response)
     return response
 
 
 def _rollback_quietly() -> None:
     try:
         db.session.rollback()
-    except Exception:  # noqa: BLE001 - the connection may be gone; the pool replaces it
+    except Exception:
         log.warning("rollback failed", exc_info=True)
 
 
