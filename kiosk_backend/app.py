@@ -44,8 +44,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     extensions.api.init_app(app)
     extensions.limiter.init_app(app)  # rate limits: core.ratelimit, counted in Redis when KIOSK_REDIS_URL is set
     register_error_handlers(app)
-    requests.init_app(app)  # one commit per request: below 400 commit, else roll back
     web.init_app(app)
+    requests.init_app(app)  # one commit per request (below 400 commit, else roll back); runs first
     from .core import jobs_admin, tasks
 
     tasks.init_app(app, jobs=("fleet.jobs", "identity.jobs"))  # outbox relay, task queue (Huey), periodic jobs

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
-from ..core import actors, audit
+from ..core import actors, audit, signals
 from ..core.actors import Actor
 from ..core.errors import Conflict, NotFound
 from .importer import Checked, detect_format, read_rows, validate_rows
@@ -127,11 +127,12 @@ def import_items(session: Session, checked: Checked, *, actor: Actor, source: st
     ids = _existing_item_ids(session, [r["task_code"] for r in rows])
     _replace_themes(session, rows, ids)
     _replace_bundles(session, rows, ids)
-    bump_revision(session)
+    revision = bump_revision(session)
     result.created, result.updated, result.written = len(inserts), len(updates), True
     audit.record(session, actor=actor, action="catalog.import", target=source,
                  details={"rows": checked.rows, "created": result.created, "updated": result.updated,
                           "skipped": len(checked.problems)})
+    signals.catalog_changed.send(revision, session=session, actor=actor, reason="import")
     log.info("catalog import: %d created, %d updated, %d problems", result.created, result.updated,
              len(checked.problems))
     return result
@@ -442,9 +443,10 @@ def add_synonym(session: Session, *, term: str, expansion: str, kind: str, actor
     synonym = Synonym(term=term, expansion=expansion, kind=kind, created_by=str(actor)[:64])
     session.add(synonym)
     session.flush()
-    bump_revision(session)
+    revision = bump_revision(session)
     audit.record(session, actor=actor, action="synonym.add", target=f"synonym:{synonym.id}",
                  details={"term": term, "expansion": expansion, "kind": kind})
+    signals.catalog_changed.send(revision, session=session, actor=actor, reason="synonym")
     return synonym
 
 
@@ -455,7 +457,8 @@ def delete_synonym(session: Session, synonym_id: int, *, actor: Actor) -> None:
         raise NotFound("No such synonym.", "没有找到该同义词。")
     session.delete(synonym)
     session.flush()
-    bump_revision(session)
+    revision = bump_revision(session)
     audit.record(session, actor=actor, action="synonym.delete", target=f"synonym:{synonym_id}",
                  details={"term": synonym.term, "expansion": synonym.expansion, "kind": synonym.kind})
+    signals.catalog_changed.send(revision, session=session, actor=actor, reason="synonym")
 

@@ -28,6 +28,7 @@ is imported (app.py lists them for core.tasks.init_app).
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,14 +38,28 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..extensions import db
-from . import audit
+from . import audit, signals
 from .actors import Actor
 from .clock import utcnow
 from .errors import Conflict, NotFound
+from .states import Lifecycle
 
 log = logging.getLogger(__name__)
 
-PENDING, RUNNING, DONE, DEAD = "pending", "running", "done", "dead"
+class MessageState(StrEnum):
+    PENDING = "pending"    # waiting for its (next) attempt
+    RUNNING = "running"    # claimed by a worker until lease_until
+    DONE = "done"
+    DEAD = "dead"          # out of attempts; an admin may retry it
+
+
+MESSAGE_LIFECYCLE = Lifecycle("outbox message", {
+    MessageState.PENDING: {MessageState.RUNNING},
+    MessageState.RUNNING: {MessageState.DONE, MessageState.PENDING, MessageState.DEAD, MessageState.RUNNING},
+    MessageState.DONE: set(),
+    MessageState.DEAD: {MessageState.PENDING},
+})
+PENDING, RUNNING, DONE, DEAD = MessageState
 ERROR_LIMIT = 2000
 RELAY_KEY = "outbox_relay_ids"  # session.info: ids to hand to the queue once committed
 
@@ -238,6 +253,8 @@ def _failed(session: Session, message_id: int, attempt: int, exc: BaseException,
     if attempt >= policy.max_attempts:
         outcome = Outcome(DEAD)
         settled = _finish(session, message_id, attempt, state=DEAD, last_error=error)
+        if settled:
+            _announce_dead(session, message_id, error)
     else:
         delay = backoff(attempt, base=policy.backoff_base, cap=policy.backoff_cap, rand=rand)
         outcome = Outcome(PENDING, delay)
@@ -245,6 +262,13 @@ def _failed(session: Session, message_id: int, attempt: int, exc: BaseException,
                           next_attempt_at=now() + timedelta(seconds=delay))
     session.commit()
     return outcome if settled else SKIPPED
+
+
+def _announce_dead(session: Session, message_id: int, error: str) -> None:
+    """Tell the domains (core.signals.outbox_message_dead), in the transaction that marks it."""
+    topic, key = session.execute(sa.select(OutboxMessage.topic, OutboxMessage.key)
+                                 .where(OutboxMessage.id == message_id)).one()
+    signals.outbox_message_dead.send(message_id, session=session, topic=topic, key=key, error=error)
 
 
 # ------------------------------------------------------------------ upkeep
@@ -257,11 +281,15 @@ def sweep(session: Session, *, policy: Policy = Policy(), grace_seconds: float =
     Commits."""
     moment = now()
     expired = sa.and_(OutboxMessage.state == RUNNING, OutboxMessage.lease_until < moment)
-    session.execute(
+    lost = "worker lost during the last attempt (lease expired)"
+    died = session.execute(
         sa.update(OutboxMessage)
         .where(expired, OutboxMessage.attempts >= policy.max_attempts)
-        .values(state=DEAD, lease_until=None, last_error="worker lost during the last attempt (lease expired)")
-        .execution_options(synchronize_session=False))
+        .values(state=DEAD, lease_until=None, last_error=lost)
+        .returning(OutboxMessage.id, OutboxMessage.topic, OutboxMessage.key)
+        .execution_options(synchronize_session=False)).all()
+    for message_id, topic, key in died:
+        signals.outbox_message_dead.send(message_id, session=session, topic=topic, key=key, error=lost)
     overdue = sa.and_(OutboxMessage.state == PENDING,
                       OutboxMessage.next_attempt_at <= moment - timedelta(seconds=grace_seconds))
     ids = list(session.scalars(sa.select(OutboxMessage.id).where(sa.or_(overdue, expired))

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 from sqlalchemy.orm import Session
 
 from ..extensions import db
@@ -60,18 +60,7 @@ def _commit_or_rollback(response: Response) -> Response:
     except Exception as exc:  # noqa: BLE001 - every failure here becomes a proper error response
         _rollback_quietly()
         log.warning("commit failed: %s", exc.__class__.__name__)
-        return _finish_like_the_others(error_response(exc))
-    return response
-
-
-def _finish_like_the_others(response: Response) -> Response:
-    """Give a replacement response what the app's after_request hooks registered after
-    this one (Flask runs them last-registered first, so they have already run on the
-    response it replaces) give every response: security headers, no-store (core.web)."""
-    hooks = current_app.after_request_funcs.get(None, [])
-    if _commit_or_rollback in hooks:
-        for hook in reversed(hooks[hooks.index(_commit_or_rollback) + 1:]):
-            response = hook(response)
+        return error_response(exc)
     return response
 
 
@@ -102,4 +91,7 @@ def independent_session() -> Iterator[Session]:
 
 
 def init_app(app: Flask) -> None:
+    """Call after every other ``after_request`` hook is registered: Flask runs them
+    last-registered first, so the commit happens before the others add their headers,
+    and a replacement error response gets them too."""
     app.after_request(_commit_or_rollback)

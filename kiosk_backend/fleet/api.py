@@ -82,7 +82,7 @@ def ack(command_id):
 @blp.response(200, schemas.CredentialOut())
 def rotate():
     """Swap this kiosk's credential for a new one; the old one stops working at once."""
-    credential = services.rotate_credential(db.session, g.kiosk)
+    credential = services.rotate_credential(db.session, g.kiosk, actor=g.actor)
     response = jsonify({"kiosk_number": g.kiosk.number, "state": g.kiosk.state, "credential": credential})
     response.set_cookie(COOKIE, credential, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Strict", path="/")
     return response
@@ -94,5 +94,5 @@ def rotate():
 @blp.response(201, schemas.CredentialOut())
 def activate(data):
     """Enrol a kiosk with a one-time code (for device agents; browsers use /kiosk/activate)."""
-    kiosk, credential = services.activate(db.session, known_profiles=profiles().keys(), **data)
+    kiosk, credential = services.activate(db.session, known_profiles=profiles().keys(), ip=client_ip(), **data)
     return {"kiosk_number": kiosk.number, "state": kiosk.state, "credential": credential}

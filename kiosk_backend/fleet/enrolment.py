@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
-from ..core import actors, audit
+from ..core import actors, audit, signals
 from ..core.actors import Actor
 from ..core.clock import utcnow
 from ..core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -66,11 +66,13 @@ class EnrolmentRefused(Invalid):
 
 
 def activate(session: Session, *, code: str, profile: str, app_version: str | None = None,
-             known_profiles: Iterable[str] = (), now=utcnow) -> tuple[Kiosk, str]:
+             known_profiles: Iterable[str] = (), ip: str | None = None, now=utcnow) -> tuple[Kiosk, str]:
     """Turn an enrolment code into a kiosk and its credential (returned once).
 
     The code is claimed with one conditional UPDATE, so of two kiosks racing with the same
-    code exactly one gets it. Raises EnrolmentRefused (unknown, used, expired, bad profile).
+    code exactly one gets it. The kiosk is the actor of its own activation (there is no
+    actor before it exists); ``ip`` is where it came from. Sends ``kiosk_state_changed``.
+    Raises EnrolmentRefused (unknown, used, expired, bad profile).
     """
     known = set(known_profiles)
     if known and profile not in known:
@@ -109,14 +111,16 @@ def activate(session: Session, *, code: str, profile: str, app_version: str | No
         kiosk.credential_hash, kiosk.credential_issued_at, kiosk.rotate_requested = token_hash(credential), moment, False
         kiosk.profile, kiosk.app_version = profile, app_version or kiosk.app_version
         session.flush()
-        audit.record(session, actor=actors.kiosk(kiosk.number), action="kiosk.reenrol", target=f"kiosk:{kiosk.number}",
+        audit.record(session, actor=actors.kiosk(kiosk.number, ip=ip), action="kiosk.reenrol", target=f"kiosk:{kiosk.number}",
                      details={"profile": profile, "code_hint": record.hint})
         return kiosk, credential
     kiosk = _new_kiosk(session, site, profile=profile, app_version=app_version, credential=credential,
                        authorized=record.pre_authorized, now=moment)
+    signals.kiosk_state_changed.send(kiosk, session=session, old=None, new=kiosk.state,
+                                     actor=actors.kiosk(kiosk.number, ip=ip))
     session.execute(sa.update(EnrolmentCode).where(EnrolmentCode.id == record.id).values(kiosk_id=kiosk.id)
                     .execution_options(synchronize_session=False))
-    audit.record(session, actor=actors.kiosk(kiosk.number), action="kiosk.activate", target=f"site:{site.code}",
+    audit.record(session, actor=actors.kiosk(kiosk.number, ip=ip), action="kiosk.activate", target=f"site:{site.code}",
                  details={"profile": profile, "code_hint": record.hint, "state": kiosk.state})
     return kiosk, credential
 
@@ -156,8 +160,10 @@ def authorize(session: Session, kiosk: Kiosk, *, actor: Actor, now=utcnow) -> Ki
     if kiosk.state == KioskState.REVOKED:
         raise Conflict("A revoked kiosk must be enrolled again.", "已吊销的终端需要重新激活。")
     if KIOSK_LIFECYCLE.allows(kiosk.state, KioskState.AUTHORIZED):
-        kiosk.state, kiosk.authorized_at = KioskState.AUTHORIZED.value, now()
+        old, kiosk.state, kiosk.authorized_at = kiosk.state, KioskState.AUTHORIZED.value, now()
         audit.record(session, actor=actor, action="kiosk.authorize", target=f"kiosk:{kiosk.number}")
+        session.flush()
+        signals.kiosk_state_changed.send(kiosk, session=session, old=old, new=kiosk.state, actor=actor)
     session.flush()
     return kiosk
 
@@ -165,8 +171,11 @@ def authorize(session: Session, kiosk: Kiosk, *, actor: Actor, now=utcnow) -> Ki
 def revoke(session: Session, kiosk: Kiosk, *, actor: Actor, now=utcnow) -> Kiosk:
     """Revoke for good: the credential stops working at once."""
     if KIOSK_LIFECYCLE.allows(kiosk.state, KioskState.REVOKED):
+        old = kiosk.state
         kiosk.state, kiosk.revoked_at, kiosk.credential_hash = KioskState.REVOKED.value, now(), None
         audit.record(session, actor=actor, action="kiosk.revoke", target=f"kiosk:{kiosk.number}")
+        session.flush()
+        signals.kiosk_state_changed.send(kiosk, session=session, old=old, new=kiosk.state, actor=actor)
     session.flush()
     return kiosk
 
@@ -181,14 +190,18 @@ def request_rotation(session: Session, kiosk: Kiosk, *, actor: Actor) -> Kiosk:
     return kiosk
 
 
-def rotate_credential(session: Session, kiosk: Kiosk, *, now=utcnow) -> str:
-    """Issue a new credential; the old one stops working in the same transaction."""
+def rotate_credential(session: Session, kiosk: Kiosk, *, actor: Actor | None = None, now=utcnow) -> str:
+    """Issue a new credential; the old one stops working in the same transaction.
+
+    ``actor``: the kiosk as it asked (with its address); default the kiosk itself.
+    Raises Forbidden (revoked)."""
     if kiosk.state == KioskState.REVOKED:
         raise Forbidden("This kiosk is revoked.", "该终端已被吊销。")
     credential = new_token()
     kiosk.credential_hash, kiosk.credential_issued_at, kiosk.rotate_requested = token_hash(credential), now(), False
     session.flush()
-    audit.record(session, actor=actors.kiosk(kiosk.number), action="kiosk.rotate", target=f"kiosk:{kiosk.number}")
+    audit.record(session, actor=actor or actors.kiosk(kiosk.number), action="kiosk.rotate",
+                 target=f"kiosk:{kiosk.number}")
     return credential
 
 

@@ -84,7 +84,8 @@ def activate():
         form = {key: request.form[key] for key in ("code", "profile", "app_version") if request.form.get(key)}
         try:
             data = schemas.ActivateIn().load(form)  # the same rules as the device agents' API
-            kiosk, credential = services.activate(db.session, known_profiles=profiles().keys(), **data)
+            kiosk, credential = services.activate(db.session, known_profiles=profiles().keys(), ip=client_ip(),
+                                                  **data)
         except ma.ValidationError as exc:
             error = Invalid(*describe_validation_errors(exc.messages), errors=exc.messages)
         except Invalid as exc:

@@ -76,7 +76,7 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    services.logout(db.session, g.admin_session)
+    services.logout(db.session, g.admin_session, actor=g.actor)
     response = redirect(url_for("admin.identity.login"))
     response.delete_cookie(COOKIE, path="/admin")
     response.headers["Clear-Site-Data"] = '"cookies", "storage"'

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..core import actors, audit
+from ..core.actors import Actor
 from ..core.clock import utcnow
 from ..core.errors import Conflict, Invalid, NotFound, Unauthorized
 from ..core.tokens import new_token, token_hash
@@ -139,9 +140,10 @@ def current_session(session: Session, token: str | None, *, now=utcnow) -> Admin
     return record
 
 
-def logout(session: Session, record: AdminSession, *, now=utcnow) -> None:
+def logout(session: Session, record: AdminSession, *, actor: Actor | None = None, now=utcnow) -> None:
+    """End a console session at once (server-side). ``actor``: who asked, with their address."""
     record.revoked_at = record.revoked_at or now()
-    audit.record(session, actor=record.staff.username, action="logout", ip=record.ip)
+    audit.record(session, actor=actor or actors.staff(record.staff.username, ip=record.ip), action="logout")
     session.flush()
 
 

@@ -148,8 +148,6 @@ def test_a_kiosk_action_is_audited_as_the_kiosk(app, db, make_kiosk):
     assert entry.actor == f"kiosk:{number}" and entry.target == f"kiosk:{number}"
 
 
-@pytest.mark.xfail(strict=True, reason="fleet.services.rotate_credential builds actors.kiosk(number) itself instead of "
-                                       "taking the request's actor (g.actor), so the entry has no address (reported)")
 def test_a_kiosk_action_is_audited_with_the_kiosks_address(app, db, make_kiosk):
     _number, credential = _kiosk_and_credential(db, make_kiosk)
     client = client_at(app, "10.9.8.5")
