@@ -31,7 +31,7 @@ from huey.api import Huey
 from sqlalchemy.orm import Session
 
 from ..extensions import db
-from . import outbox
+from . import outbox, signing
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,12 @@ def sweep_outbox(session: Session, config: Mapping[str, Any]) -> int:
 def purge_outbox(session: Session, config: Mapping[str, Any]) -> int:
     """Delete messages done more than KIOSK_OUTBOX_KEEP_DAYS ago."""
     return outbox.purge_done(session, older_than=timedelta(days=config["KIOSK_OUTBOX_KEEP_DAYS"]))
+
+
+@periodic("signing.purge_nonces", every=timedelta(hours=1))
+def purge_nonces(session: Session, config: Mapping[str, Any]) -> int:
+    """Forget nonces of signed requests whose timestamps can no longer pass verification."""
+    return signing.purge_expired_nonces(session)
 
 
 # ------------------------------------------------------------------ the queue

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from huey import RedisHuey, SqliteHuey
 
 from kiosk_backend.core import outbox, tasks
+from kiosk_backend.core.clock import utcnow
 from kiosk_backend.core.outbox import DONE, PENDING, OutboxMessage
 from kiosk_backend.extensions import db as _db
 
@@ -126,3 +127,18 @@ def test_over_redis_a_committed_message_is_performed_once_and_a_lost_relay_is_sw
         assert drain(redis_app) == [DONE]
         assert calls == ["r1", "r2"]
         _db.session.remove()
+
+
+def test_spent_nonces_of_signed_requests_are_purged_hourly_by_the_worker(app, db):
+    from kiosk_backend.core.signing import RequestNonce
+
+    assert "signing.purge_nonces" in app.extensions["periodic_tasks"]
+    past, future = utcnow() - timedelta(minutes=1), utcnow() + timedelta(minutes=5)
+    db.session.add_all([RequestNonce(key_id="dept", nonce="old", expires_at=past),
+                        RequestNonce(key_id="dept", nonce="live", expires_at=future)])
+    db.session.commit()
+    job = tasks._run_periodic(tasks.periodic_jobs()["signing.purge_nonces"])
+    with app.app_context():
+        assert tasks._in_app_context(app, job)() == 1
+    db.session.expire_all()
+    assert db.session.scalars(sa.select(RequestNonce.nonce)).all() == ["live"]
