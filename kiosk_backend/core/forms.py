@@ -15,8 +15,8 @@ from typing import Any, Callable
 import marshmallow as ma
 from flask import render_template, request
 
-from .errors import DomainError
-from .i18n import english_part, translate_validation_message
+from .errors import DomainError, Invalid
+from .i18n import describe_validation_errors, english_part, translate_validation_message
 
 
 def field_errors(messages: Any) -> dict[str, list[str]]:
@@ -46,6 +46,18 @@ def domain_errors(error: DomainError) -> dict[str, list[str]]:
     if error.errors:
         return {str(k): (v if isinstance(v, list) else [str(v)]) for k, v in error.errors.items()}
     return {"_": [f"{error.message} / {error.message_zh}"]}
+
+
+def load_form(schema: ma.Schema | type[ma.Schema]) -> dict:
+    """``request.form`` through ``schema``, for action forms that have no page of their own
+    to re-render (buttons on a detail page). Raises Invalid (422) naming each bad field in
+    both languages; the console's error page shows it with a way back."""
+    loader = schema() if isinstance(schema, type) else schema
+    try:
+        return loader.load(request.form)
+    except ma.ValidationError as exc:
+        message, message_zh = describe_validation_errors(exc.messages)
+        raise Invalid(message, message_zh, errors=field_errors(exc.messages)) from None
 
 
 def use_form(schema: ma.Schema | type[ma.Schema], template: str, *,

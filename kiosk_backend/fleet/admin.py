@@ -7,12 +7,13 @@ from flask import Blueprint, Response, current_app, g, jsonify, redirect, render
 
 from ..core.clock import utcnow
 from ..core.errors import Invalid
+from ..core.forms import load_form
 from ..core.printing import qr_image
 from ..extensions import db
 from ..sites import divisions
 from ..sites import services as sites
 from ..sites.models import SITE_KINDS
-from . import heartbeats, services
+from . import heartbeats, schemas, services
 from .models import COMMAND_KINDS
 from .states import STATUS_LABELS
 
@@ -66,21 +67,9 @@ def kiosk_action(kiosk_id, action):
 @bp.post("/kiosks/<int:kiosk_id>/commands")
 def send_command(kiosk_id):
     item = services.get_kiosk(db.session, kiosk_id, g.site_ids)
-    form = request.form
-    kind = form.get("kind", "")
-    payload: dict = {}
-    if kind == "show_message":
-        payload = {"text": form.get("text", ""), "seconds": form.get("seconds", 30)}
-    elif kind == "apply_settings":
-        payload = {k: v for k, v in form.items() if k in services.SETTINGS_KEYS and v != ""}
-    elif kind == "maintenance_on":
-        payload = {"reason": form.get("reason", "")}
-    try:
-        services.issue_command(db.session, item, kind=kind, payload=payload, force=form.get("force") == "1",
-                               actor=g.actor)
-    except Invalid as exc:
-        return render_template("admin/message.html", error=exc, back=url_for("admin.fleet.kiosk", kiosk_id=kiosk_id)), 422
-    return _back_to_kiosk(kiosk_id, kind)
+    data = load_form(schemas.CommandForm)
+    services.issue_command(db.session, item, actor=g.actor, **data)
+    return _back_to_kiosk(kiosk_id, data["kind"])
 
 
 # ------------------------------------------------------------------ sites
@@ -108,21 +97,11 @@ def _site_page(site, new_code: str | None = None, new_record=None):
 @bp.post("/sites/<int:site_id>/codes")
 def new_code(site_id):
     item = sites.get_site(db.session, site_id, g.site_ids)
-    form = request.form
-    try:
-        hours = int(form.get("valid_hours", 24))
-    except ValueError:
-        hours = 0
-    profile = form.get("profile") or None
-    try:
-        if profile is not None and profile not in _profiles():
-            raise Invalid(f"Unknown device profile {profile!r}.", f"未知的设备型号 {profile!r}。",
-                          errors={"profile": ["unknown / 未知"]})
-        plain, record = services.create_enrolment_code(
-            db.session, site=item, actor=g.actor, valid_hours=hours,
-            pre_authorized=form.get("pre_authorized") == "1", profile=profile)
-    except Invalid as exc:
-        return render_template("admin/message.html", error=exc, back=url_for("admin.fleet.site", site_id=site_id)), 422
+    data = load_form(schemas.EnrolmentCodeForm)
+    if data["profile"] is not None and data["profile"] not in _profiles():
+        raise Invalid(f"Unknown device profile {data['profile']!r}.", f"未知的设备型号 {data['profile']!r}。",
+                      errors={"profile": ["unknown / 未知"]})
+    plain, record = services.create_enrolment_code(db.session, site=item, actor=g.actor, **data)
     # The plain code is shown on this one page and never again.
     return _site_page(item, new_code=plain, new_record=record)
 

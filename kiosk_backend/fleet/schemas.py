@@ -66,3 +66,55 @@ class CredentialOut(ma.Schema):
     kiosk_number = fields.String()
     state = fields.String()
     credential = fields.String(metadata={"description": "send as 'Authorization: Kiosk <credential>'; shown once"})
+
+
+# ------------------------------------------------------------------ console forms
+
+_CHECKBOX = {"truthy": {"1", "on", "true"}, "falsy": {"", "0", "off", "false"}}
+
+
+class CommandForm(ma.Schema):
+    """The console's command form. Only the fields of the chosen kind go into the payload;
+    the payload's own rules (lengths, ranges) are the service's (commands._validate_payload)."""
+
+    class Meta:
+        unknown = ma.EXCLUDE  # csrf_token and the fields of the other kinds
+
+    kind = fields.String(required=True, validate=validate.OneOf(COMMAND_KINDS))
+    force = fields.Boolean(load_default=False, **_CHECKBOX)
+    text = fields.String(load_default="")
+    seconds = fields.String(load_default="30")
+    reason = fields.String(load_default="")
+    # apply_settings: the keys of commands.SETTINGS_KEYS, empty = leave as it is
+    idle_timeout_seconds = fields.String(load_default="")
+    idle_warning_seconds = fields.String(load_default="")
+    elder_mode_default = fields.String(load_default="")
+    font_scale = fields.String(load_default="")
+
+    _PAYLOAD = {"show_message": ("text", "seconds"), "maintenance_on": ("reason",),
+                "apply_settings": ("idle_timeout_seconds", "idle_warning_seconds", "elder_mode_default", "font_scale")}
+
+    @ma.post_load
+    def _command(self, data, **kwargs):
+        keys = self._PAYLOAD.get(data["kind"], ())
+        payload = {key: data[key] for key in keys if data[key] != "" or data["kind"] != "apply_settings"}
+        return {"kind": data["kind"], "force": data["force"], "payload": payload}
+
+
+class EnrolmentCodeForm(ma.Schema):
+    """The console's "new enrolment code" form; the profile is checked against the loaded
+    device profiles by the view, the validity range by the service."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    valid_hours = fields.Integer(load_default=24, strict=False)
+    profile = fields.String(load_default=None, validate=[validate.Length(max=64), _plain_text])
+    pre_authorized = fields.Boolean(load_default=False, **_CHECKBOX)
+
+    @ma.pre_load
+    def _blank_profile(self, form, **kwargs):
+        form = dict(form)
+        if not form.get("profile"):
+            form.pop("profile", None)
+        return form
