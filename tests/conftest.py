@@ -7,10 +7,16 @@ tests/test_migrations.py); every test starts from empty tables.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
@@ -20,6 +26,10 @@ from kiosk_backend.config import normalize_database_url
 from kiosk_backend.core.actors import SYSTEM
 from kiosk_backend.extensions import db as _db
 from kiosk_backend.extensions import limiter as _limiter
+
+if TYPE_CHECKING:
+    from kiosk_backend.fleet.models import Alert, Kiosk
+    from kiosk_backend.sites.models import Site
 
 PG_URL = os.environ.get("KIOSK_TEST_DATABASE_URL")
 # Test apps count rate limits in memory with limits no test reaches by accident (the limit
@@ -57,8 +67,10 @@ class Database:
     def close(self) -> None:
         if self._admin is None:
             return
-        with self._admin.begin() as conn:
-            for schema in self._schemas:
+        # One transaction per schema: dropping them all in one takes a lock per table and
+        # overflows PostgreSQL's lock table (max_locks_per_transaction) once a run has made many.
+        for schema in self._schemas:
+            with self._admin.begin() as conn:
                 conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         self._admin.dispose()
 
@@ -179,10 +191,38 @@ def admin_token(db):
     return token
 
 
-# ---------------------------------------------------------------- fleet
+# ---------------------------------------------------------------- time
+
+# Monday 2 March 2026, 10:00 in Shanghai (02:00 UTC): most sites are open.
+MONDAY_10 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A clock for services' ``now=`` argument: ``clock.advance(minutes=5)``."""
+
+    def __init__(self, start: datetime = MONDAY_10):
+        self.value = start
+
+    def __call__(self) -> datetime:
+        return self.value
+
+    def advance(self, **delta) -> datetime:
+        self.value += timedelta(**delta)
+        return self.value
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+# ---------------------------------------------------------------- sites
 
 SITE = dict(code="JZ01", kind="post_office", name="九江浔阳路邮政营业所", province_code="36", city_code="3604",
             county_code="360403", address="浔阳路 118 号")
+SITE2 = dict(code="JZ02", kind="bank_branch", name="建设银行九江分行营业部", province_code="36", city_code="3604",
+             county_code="360402", address="长虹大道 399 号")
+WEEKDAY_HOURS = {day: [["09:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
 
 
 @pytest.fixture
@@ -196,6 +236,18 @@ def make_site(db):
 
     return _make
 
+
+@pytest.fixture
+def site(make_site):
+    return make_site()
+
+
+@pytest.fixture
+def site2(make_site):
+    return make_site(**SITE2)
+
+
+# ---------------------------------------------------------------- fleet
 
 @pytest.fixture
 def make_kiosk(db, make_site):
@@ -221,3 +273,123 @@ def kiosk_client(app, make_kiosk):
     client.set_cookie("kiosk_credential", credential)
     client.kiosk = kiosk
     return client
+
+
+# ---------------------------------------------------------------- admin console
+
+PASSWORD = "correct horse battery"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@lru_cache(maxsize=1)
+def _password_hash() -> str:
+    from werkzeug.security import generate_password_hash
+
+    return generate_password_hash(PASSWORD, method="scrypt")
+
+
+@pytest.fixture
+def make_staff(db):
+    """``make_staff("li", role="site_manager", sites=[site])``: an account whose password is PASSWORD.
+
+    The scrypt hash is computed once per run (0.3 s each); create_staff itself is tested
+    in tests/identity.
+    """
+    from kiosk_backend.identity import services as identity
+    from kiosk_backend.identity.models import StaffUser
+
+    def _make(username: str, role: str = "admin", sites=()):
+        user = StaffUser(username=username, password_hash=_password_hash(), role=role)
+        db.session.add(user)
+        db.session.flush()
+        if sites:
+            identity.assign_sites(db.session, user, [s.id for s in sites], actor="test")
+        db.session.commit()
+        return user
+
+    return _make
+
+
+def csrf_of(html: str) -> str:
+    match = _CSRF.search(html)
+    assert match, "no csrf_token hidden input on the page"
+    return match.group(1)
+
+
+def login(client, username: str, password: str = PASSWORD) -> str:
+    """Log ``client`` in through the form; returns the CSRF token of the new session."""
+    response = client.post("/admin/login", data={"username": username, "password": password})
+    assert response.status_code == 302, response.text[:500]
+    from kiosk_backend.identity.models import AdminSession
+
+    _db.session.expire_all()
+    record = _db.session.scalar(sa.select(AdminSession).order_by(AdminSession.id.desc()).limit(1))
+    return record.csrf_token
+
+
+@pytest.fixture
+def console(app, make_staff):
+    """``client, csrf = console("admin")``: a test client logged in as a new admin (or other role)."""
+
+    def _open(username: str = "admin", role: str = "admin", sites=()):
+        make_staff(username, role=role, sites=sites)
+        client = app.test_client()
+        csrf = login(client, username)
+        return client, csrf
+
+    return _open
+
+
+@dataclass
+class World:
+    own_site: Site
+    other_site: Site
+    own_kiosk: Kiosk
+    other_kiosk: Kiosk
+    own_alert: Alert
+    other_alert: Alert
+
+    def ids(self, scope: str) -> dict:
+        own = scope == "own"
+        return {"site_id": (self.own_site if own else self.other_site).id,
+                "kiosk_id": (self.own_kiosk if own else self.other_kiosk).id,
+                "alert_id": (self.own_alert if own else self.other_alert).id}
+
+
+@pytest.fixture
+def world(db, make_site, make_kiosk, make_staff) -> World:
+    """The console's world: two sites with a kiosk and an open paper-out alert each, an
+    admin, a site manager of the own site ("manager") and a helper."""
+    from kiosk_backend.fleet import heartbeats
+    from kiosk_backend.fleet.models import Alert
+
+    own_site = make_site()
+    other_site = make_site(**SITE2)
+    own_kiosk, _ = make_kiosk(site=own_site)
+    other_kiosk, _ = make_kiosk(site=other_site)
+    alerts = []
+    for kiosk in (own_kiosk, other_kiosk):
+        heartbeats.record_heartbeat(db.session, kiosk, seq=1, app_version="1.0", profile=None,
+                                    peripherals={"printer": "paper_out"}, session_active=False)
+        alerts.append(db.session.scalar(sa.select(Alert).where(Alert.kiosk_id == kiosk.id)))
+    db.session.commit()
+    make_staff("admin", role="admin")
+    make_staff("manager", role="site_manager", sites=[own_site])
+    make_staff("helper", role="helper")
+    return World(own_site, other_site, own_kiosk, other_kiosk, *alerts)
+
+
+def site_form(**overrides) -> dict:
+    """A valid console site form (new or edit); override any field."""
+    form = {"name": "九江浔阳路邮政支局", "kind": "post_office", "province_code": "36", "city_code": "3604",
+            "county_code": "360403", "address": "浔阳路 120 号", "phone": "0792-8221234",
+            "hours_mon": "08:30-12:00,14:00-17:30", "hours_sat": "09:00-12:00",
+            "holidays": "2026-10-01 休 国庆节\n2026-10-11 班 调休上班"}
+    form.update(overrides)
+    return form
+
+
+def catalog_file(*rows) -> tuple[io.BytesIO, str]:
+    """A catalog import upload for a multipart form: ``{"file": catalog_file()}``."""
+    data = json.dumps(list(rows or [item_row(task_code="IMP1")]), ensure_ascii=False).encode()
+    return io.BytesIO(data), "items.json"

@@ -13,8 +13,8 @@ from kiosk_backend.core import outbox, tasks
 from kiosk_backend.core.audit import AuditEntry
 from kiosk_backend.core.clock import utcnow
 from kiosk_backend.core.outbox import DEAD, DONE, PENDING, RUNNING, OutboxMessage, Policy
-from tests.fleet.conftest import Clock as _Clock
-from tests.fleet.conftest import csrf_of, login, make_staff  # noqa: F401 - make_staff is a fixture
+from tests.conftest import Clock as _Clock
+from tests.conftest import csrf_of, login
 
 TOPIC = "test.remote"
 
@@ -323,7 +323,7 @@ def _dead_message(db, remote, key="k1") -> OutboxMessage:
     return message(db, key)
 
 
-def test_the_jobs_page_lists_dead_messages_and_an_admin_retry_delivers_them(app, db, remote, make_staff):  # noqa: F811
+def test_the_jobs_page_lists_dead_messages_and_an_admin_retry_delivers_them(app, db, remote, make_staff):
     dead = _dead_message(db, remote)
     app.extensions["huey"].flush()
     make_staff("admin", role="admin")
@@ -347,7 +347,7 @@ def test_the_jobs_page_lists_dead_messages_and_an_admin_retry_delivers_them(app,
     assert remote.accepted == [("k1", {"order": "A1"})]
 
 
-def test_only_dead_messages_can_be_retried(app, db, remote, make_staff):  # noqa: F811
+def test_only_dead_messages_can_be_retried(app, db, remote, make_staff):
     outbox.enqueue(db.session, TOPIC, {}, key="k1")
     db.session.commit()
     make_staff("admin", role="admin")
@@ -358,7 +358,7 @@ def test_only_dead_messages_can_be_retried(app, db, remote, make_staff):  # noqa
     assert client.post("/admin/jobs/retry", data={"csrf_token": csrf}).status_code == 404
 
 
-def test_a_retry_without_the_csrf_token_is_refused(app, db, remote, make_staff):  # noqa: F811
+def test_a_retry_without_the_csrf_token_is_refused(app, db, remote, make_staff):
     dead = _dead_message(db, remote)
     make_staff("admin", role="admin")
     client = app.test_client()
@@ -368,7 +368,7 @@ def test_a_retry_without_the_csrf_token_is_refused(app, db, remote, make_staff):
 
 
 @pytest.mark.parametrize("role, expected", [("admin", 200), ("site_manager", 403), ("helper", 403)])
-def test_the_jobs_page_is_for_admins_only(app, db, make_staff, role, expected):  # noqa: F811
+def test_the_jobs_page_is_for_admins_only(app, db, make_staff, role, expected):
     make_staff("someone", role=role)
     client = app.test_client()
     login(client, "someone")
@@ -382,7 +382,7 @@ def test_anonymous_visitors_of_the_jobs_page_are_sent_to_login(client):
     assert response.status_code == 302 and "/admin/login" in response.headers["Location"]
 
 
-def test_site_managers_cannot_retry(app, db, remote, make_staff):  # noqa: F811
+def test_site_managers_cannot_retry(app, db, remote, make_staff):
     dead = _dead_message(db, remote)
     make_staff("manager", role="site_manager")
     client = app.test_client()
@@ -391,7 +391,7 @@ def test_site_managers_cannot_retry(app, db, remote, make_staff):  # noqa: F811
     assert message(db).state == DEAD
 
 
-def test_the_console_nav_links_the_jobs_page_for_admins(app, db, make_staff):  # noqa: F811
+def test_the_console_nav_links_the_jobs_page_for_admins(app, db, make_staff):
     make_staff("admin", role="admin")
     client = app.test_client()
     login(client, "admin")

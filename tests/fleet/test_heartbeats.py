@@ -1,6 +1,6 @@
 """Heartbeats: the transactional service (record_heartbeat), the one-statement quick path
 (quick_beat) for beats where nothing changed or is due, and the route that picks one.
-Times come from a settable clock (see conftest.Clock)."""
+Times come from a settable clock (tests/conftest.py Clock)."""
 from __future__ import annotations
 
 import json

@@ -13,18 +13,7 @@ from kiosk_backend.core.clock import LOCAL_TZ
 from kiosk_backend.core.errors import Conflict, Invalid, NotFound
 from kiosk_backend.sites import services as sites
 from kiosk_backend.sites.models import Site
-
-from tests.fleet.conftest import MONDAY_10, SITE2, UTC, WEEKDAY_HOURS
-
-
-@pytest.fixture
-def site(make_site):
-    return make_site()
-
-
-@pytest.fixture
-def site2(make_site):
-    return make_site(**SITE2)
+from tests.conftest import MONDAY_10, SITE2, UTC, WEEKDAY_HOURS
 
 
 def test_a_site_is_created_with_consistent_division_codes_and_audited(db):

@@ -1,0 +1,204 @@
+"""Walks over every /admin route, whichever domain serves it (identity, fleet, sites,
+catalog, core jobs): the access matrix per role, no PUT/PATCH/DELETE, CSRF refused on
+every form, security headers and no inline script on every page. A new /admin route must
+be added to MATRIX (and, if it takes a form, to body_for)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from kiosk_backend.catalog.models import Item
+from kiosk_backend.fleet.models import Alert, EnrolmentCode, Kiosk, KioskCommand
+from kiosk_backend.identity.models import AdminSession
+from kiosk_backend.sites.models import Site
+from tests.conftest import catalog_file, login, site_form
+
+
+# What a valid request to each route sends (besides the CSRF token).
+def body_for(endpoint: str) -> dict:
+    return {
+        "admin.fleet.send_command": {"kind": "show_message", "text": "今日下午停电检修", "seconds": "60"},
+        "admin.sites.edit": site_form(),
+        "admin.sites.new": site_form(code="JZ09", name="新网点"),
+        "admin.fleet.new_code": {"valid_hours": "24", "profile": "post-office-portrait"},
+        "admin.catalog.import_page": {"file": catalog_file()},
+        "admin.identity.login": {"username": "nobody", "password": "wrong password"},
+    }.get(endpoint, {})
+
+
+QUERIES = {"admin.fleet.usage_json": ["site={site_id}", "kiosk={kiosk_id}", ""],
+           "admin.fleet.code_qr": ["code=ACDEF-GHJKM"]}
+
+
+# endpoint, method → (admin, site manager on own site, site manager on another site, helper, anonymous).
+# "login" = redirected to the login page. A 302 elsewhere means the action was done.
+LOGIN = "login"
+MATRIX = {
+    ("admin.fleet.grid", "GET"): (200, 200, 200, 403, LOGIN),
+    ("admin.fleet.alerts", "GET"): (200, 200, 200, 403, LOGIN),
+    ("admin.fleet.ack_alert", "POST"): (302, 302, 404, 403, LOGIN),
+    ("admin.identity.audit_log", "GET"): (200, 403, 403, 403, LOGIN),
+    ("admin.catalog.import_page", "GET"): (200, 403, 403, 403, LOGIN),
+    ("admin.catalog.import_page", "POST"): (200, 403, 403, 403, LOGIN),
+    ("admin.fleet.code_qr", "GET"): (200, 200, 200, 403, LOGIN),
+    ("admin.fleet.kiosk", "GET"): (200, 200, 404, 403, LOGIN),
+    ("admin.fleet.kiosk_action", "POST"): (302, 302, 404, 403, LOGIN),
+    ("admin.fleet.send_command", "POST"): (302, 302, 404, 403, LOGIN),
+    ("admin.identity.login", "GET"): (200, 200, 200, 200, 200),
+    ("admin.identity.login", "POST"): (401, 401, 401, 401, 401),
+    ("admin.identity.logout", "POST"): (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN),  # revoked: checked after the walk
+    ("admin.fleet.sites", "GET"): (200, 200, 200, 403, LOGIN),
+    ("admin.fleet.site", "GET"): (200, 200, 404, 403, LOGIN),
+    ("admin.fleet.new_code", "POST"): (200, 200, 404, 403, LOGIN),
+    ("admin.sites.edit", "GET"): (200, 403, 403, 403, LOGIN),
+    ("admin.sites.edit", "POST"): (302, 403, 403, 403, LOGIN),
+    ("admin.sites.new", "GET"): (200, 403, 403, 403, LOGIN),
+    ("admin.sites.new", "POST"): (302, 403, 403, 403, LOGIN),
+    ("admin.fleet.usage", "GET"): (200, 200, 200, 403, LOGIN),
+    ("admin.fleet.usage_json", "GET"): (200, 200, 404, 403, LOGIN),
+    ("admin.jobs.page", "GET"): (200, 403, 403, 403, LOGIN),
+    ("admin.jobs.retry", "POST"): (404, 403, 403, 403, LOGIN),  # no message named: 404
+}
+COLUMNS = {"admin": 0, "manager-own": 1, "manager-other": 2, "helper": 3, "anonymous": 4}
+
+
+def admin_rules(app):
+    return [rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/admin")]
+
+
+def requests_for(app, ids: dict):
+    """(endpoint, method, url) for every method of every /admin rule, with real ids.
+
+    Kiosk actions come in the order authorize, rotate, revoke; revoke and logout last so
+    that they do not spoil the requests after them.
+    """
+    adapter = app.url_map.bind("localhost")
+    out = []
+    for rule in admin_rules(app):
+        values = [{}]
+        if "action" in rule.arguments:
+            values = [{"action": a} for a in ("authorize", "rotate", "revoke")]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            for extra in values:
+                args = {k: ids[k] for k in rule.arguments if k in ids} | extra
+                url = adapter.build(rule.endpoint, args, method=method)
+                for query in QUERIES.get(rule.endpoint, [""]):
+                    out.append((rule.endpoint, method, url + ("?" + query.format(**ids) if query else "")))
+
+    def order(request):
+        endpoint, method, url = request
+        return (method != "GET", endpoint == "admin.identity.logout", url.endswith("/revoke"))
+
+    return sorted(out, key=order)
+
+# ===================================================================== the access matrix
+
+def test_the_matrix_lists_every_admin_route_and_method(app):
+    routes = {(rule.endpoint, m) for rule in admin_rules(app) for m in rule.methods - {"HEAD", "OPTIONS"}}
+    assert routes == set(MATRIX), "add new /admin routes to MATRIX"
+
+
+def test_no_admin_route_accepts_put_patch_or_delete(app):
+    for rule in admin_rules(app):
+        assert not rule.methods & {"PUT", "PATCH", "DELETE"}, rule
+
+
+@pytest.mark.parametrize("who", list(COLUMNS))
+def test_access_matrix_over_every_admin_route(app, db, world, who):
+    client = app.test_client()
+    csrf = ""
+    if who != "anonymous":
+        csrf = login(client, {"manager-own": "manager", "manager-other": "manager"}.get(who, who))
+    scope = "other" if who == "manager-other" else "own"
+    ids = world.ids(scope)
+    before = _state(db, world, scope)
+    wrong = []
+    for endpoint, method, url in requests_for(app, ids):
+        expected = MATRIX[(endpoint, method)][COLUMNS[who]]
+        if endpoint == "admin.fleet.usage_json" and "?" not in url:  # no site or kiosk named: like the usage page
+            expected = MATRIX[("admin.fleet.usage", "GET")][COLUMNS[who]]
+        if method == "POST":
+            data = {**body_for(endpoint), "csrf_token": csrf}
+            response = client.post(url, data=data, content_type="multipart/form-data")
+        else:
+            response = client.get(url)
+        got = response.status_code
+        if expected == LOGIN:
+            ok = got == 302 and "/admin/login" in response.headers["Location"]
+        elif expected == 302:
+            ok = got == 302 and "/admin/login" not in response.headers["Location"]
+        else:
+            ok = got == expected
+        if not ok:
+            wrong.append(f"{method} {url}: expected {expected}, got {got}")
+    assert not wrong, "\n".join(wrong)
+    if who in ("manager-other", "helper", "anonymous"):
+        assert _state(db, world, scope) == before, "a refused request changed something"
+    if who != "anonymous":  # the walk ended with logout
+        assert db.session.scalar(sa.select(AdminSession.revoked_at)) is not None
+        assert "/admin/login" in client.get("/admin/").headers["Location"]
+
+
+def _state(db, world, scope: str) -> dict:
+    """What the requests of a matrix walk could change on the site they name."""
+    db.session.expire_all()
+    ids = world.ids(scope)
+    kiosk = db.session.get(Kiosk, ids["kiosk_id"])
+    return {
+        "kiosk": (kiosk.state, kiosk.rotate_requested, kiosk.credential_hash),
+        "commands": db.session.scalar(sa.select(sa.func.count()).select_from(KioskCommand)
+                                      .where(KioskCommand.kiosk_id == kiosk.id)),
+        "alert": db.session.get(Alert, ids["alert_id"]).acknowledged_at,
+        "codes": db.session.scalar(sa.select(sa.func.count()).select_from(EnrolmentCode)
+                                   .where(EnrolmentCode.site_id == ids["site_id"])),
+        "site": db.session.get(Site, ids["site_id"]).name,
+        "sites": db.session.scalar(sa.select(sa.func.count()).select_from(Site)),
+        "items": db.session.scalar(sa.select(sa.func.count()).select_from(Item)),
+    }
+
+# ===================================================================== security headers
+
+def test_every_admin_page_sends_security_headers_and_has_no_inline_script(app, db, world):
+    client = app.test_client()
+    login(client, "admin")
+    ids = world.ids("own")
+    pages = [url for endpoint, method, url in requests_for(app, ids)
+             if method == "GET" and endpoint not in ("admin.fleet.code_qr", "admin.fleet.usage_json")]
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp, url
+        assert response.headers["X-Frame-Options"] == "DENY" and response.headers["Cache-Control"] == "no-store"
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", response.text), f"inline script on {url}"
+        assert not re.search(r"\son[a-z]+=\"", response.text), f"inline event handler on {url}"
+
+# ===================================================================== CSRF on every form
+
+def _snapshot(db) -> dict:
+    db.session.expire_all()
+    out = {}
+    with db.engine.connect() as conn:
+        for table in db.metadata.sorted_tables:
+            rows = conn.execute(sa.select(table)).all()
+            out[table.name] = sorted(map(repr, rows))
+    return out
+
+
+@pytest.mark.parametrize("token", [None, "", "forged-token"])
+def test_every_form_without_the_right_csrf_token_is_refused_and_changes_nothing(app, db, world, token):
+    client = app.test_client()
+    login(client, "admin")
+    posts = [(endpoint, url) for endpoint, method, url in requests_for(app, world.ids("own"))
+             if method == "POST" and endpoint != "admin.identity.login"]
+    assert len(posts) >= 10
+    before = _snapshot(db)
+    for endpoint, url in posts:
+        data = body_for(endpoint)
+        if token is not None:
+            data["csrf_token"] = token
+        response = client.post(url, data=data, content_type="multipart/form-data")
+        assert response.status_code == 400, (url, response.status_code)
+    assert _snapshot(db) == before
