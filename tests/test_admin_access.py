@@ -58,6 +58,7 @@ MATRIX = {
     ("admin.sites.new", "POST"): (302, 403, 403, 403, LOGIN),
     ("admin.fleet.usage", "GET"): (200, 200, 200, 403, LOGIN),
     ("admin.fleet.usage_json", "GET"): (200, 200, 404, 403, LOGIN),
+    ("admin.not_found", "GET"): (404, 404, 404, 403, LOGIN),  # any URL under /admin that is no page
     ("admin.jobs.page", "GET"): (200, 403, 403, 403, LOGIN),
     ("admin.jobs.retry", "POST"): (404, 403, 403, 403, LOGIN),  # no message named: 404
 }
@@ -82,7 +83,8 @@ def requests_for(app, ids: dict):
             values = [{"action": a} for a in ("authorize", "rotate", "revoke")]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             for extra in values:
-                args = {k: ids[k] for k in rule.arguments if k in ids} | extra
+                args = {k: ids[k] for k in rule.arguments if k in ids} | {"unknown": "no/such/page"} | extra
+                args = {k: v for k, v in args.items() if k in rule.arguments}
                 url = adapter.build(rule.endpoint, args, method=method)
                 for query in QUERIES.get(rule.endpoint, [""]):
                     out.append((rule.endpoint, method, url + ("?" + query.format(**ids) if query else "")))
@@ -165,7 +167,7 @@ def test_every_admin_page_sends_security_headers_and_has_no_inline_script(app, d
     login(client, "admin")
     ids = world.ids("own")
     pages = [url for endpoint, method, url in requests_for(app, ids)
-             if method == "GET" and endpoint not in ("admin.fleet.code_qr", "admin.fleet.usage_json")]
+             if method == "GET" and endpoint not in ("admin.fleet.code_qr", "admin.fleet.usage_json", "admin.not_found")]
     for url in pages:
         response = client.get(url)
         assert response.status_code == 200, url

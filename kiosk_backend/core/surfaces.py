@@ -6,16 +6,29 @@ again for every app a test creates.
 """
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, abort
+
+
+def _surface(name: str, prefix: str) -> Blueprint:
+    bp = Blueprint(name, __name__, url_prefix=prefix)
+    # A URL under the surface that matches no page still goes through the surface's hooks
+    # (its authentication, its template context), so its 404 page is the surface's own:
+    # the kiosk's frame with the way home, the console with its menu.
+    bp.add_url_rule("/<path:unknown>", "not_found", _not_found, methods=["GET"])
+    return bp
+
+
+def _not_found(unknown: str):
+    abort(404)
 
 
 def kiosk_surface() -> Blueprint:
-    return Blueprint("kiosk", __name__, url_prefix="/kiosk")
+    return _surface("kiosk", "/kiosk")
 
 
 def mobile_surface() -> Blueprint:
-    return Blueprint("mobile", __name__, url_prefix="/m")
+    return _surface("mobile", "/m")
 
 
 def admin_surface() -> Blueprint:
-    return Blueprint("admin", __name__, url_prefix="/admin")
+    return _surface("admin", "/admin")
