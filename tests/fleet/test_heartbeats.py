@@ -408,7 +408,7 @@ def test_plainly_valid_bodies_are_read_as_the_schema_reads_them(body):
 
 
 @pytest.mark.parametrize("raw", [
-    b"", b"not json", b"[1, 2]", b'{"seq": 1', b"null", b'"seq"',
+    b"", b"not json", b"[1, 2]", b'{"seq": 1', b"null", b'"seq"', b"\xff\xfe", b"[" * 100_000,
     b"{}", b'{"seq": -1}', b'{"seq": "abc"}', b'{"seq": 9223372036854775808}', b'{"seq": null}',
     b'{"seq": 1, "app_version": "' + b"9" * 33 + b'"}', b'{"seq": 1, "profile": "' + b"x" * 65 + b'"}',
     b'{"seq": 1, "peripherals": {"printer": "on_fire"}}', b'{"seq": 1, "peripherals": {"fax": "ok"}}',
