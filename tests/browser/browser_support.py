@@ -90,11 +90,11 @@ def ensure_site(session, **data):
     """The site with ``data["code"]``, created on first use."""
     import sqlalchemy as sa
 
-    from kiosk_backend.fleet import services as fleet
-    from kiosk_backend.fleet.models import Site
+    from kiosk_backend.sites import services as sites
+    from kiosk_backend.sites.models import Site
 
     return (session.scalar(sa.select(Site).where(Site.code == data["code"]))
-            or fleet.create_site(session, actor="test", **data))
+            or sites.create_site(session, actor="test", **data))
 
 
 def enrolment_code(app, *, pre_authorized: bool = True, site: dict = SITE) -> str:

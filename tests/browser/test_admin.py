@@ -122,7 +122,8 @@ def test_the_console_pages_are_accessible(new_page, live_server, kiosk_app, kios
                                           screenshot_dir):
     from kiosk_backend.extensions import db
     from kiosk_backend.fleet import heartbeats
-    from kiosk_backend.fleet.models import Kiosk, Site
+    from kiosk_backend.fleet.models import Kiosk
+    from kiosk_backend.sites.models import Site
 
     # Something to show: kiosks in several states, one out of paper (an alert, "异常").
     shared = kiosks(POST_OFFICE)
