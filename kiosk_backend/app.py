@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from flask import Flask, redirect, url_for
 
@@ -50,8 +51,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     tasks.init_app(app, jobs=("fleet.jobs", "identity.jobs"))  # outbox relay, task queue (Huey), periodic jobs
 
-    from .core import health
-    from .core import signing  # noqa: F401 - signed requests' nonce table (core_request_nonce) is in the schema
+    from .core import (
+        health,
+        signing,  # noqa: F401 - signed requests' nonce table (core_request_nonce) is in the schema
+    )
 
     app.register_blueprint(health.bp)
 

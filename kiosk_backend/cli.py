@@ -47,8 +47,8 @@ def register(group: click.Group) -> None:
     The commands live on the group, not on ``app.cli``: the app does not import the CLI,
     so there is no app ↔ cli import cycle.
     """
-    from .fleet.cli import fleet_cli
     from .core.worker import worker
+    from .fleet.cli import fleet_cli
     from .fleet.profiles import profiles_cli
 
     group.add_command(demo)
@@ -195,8 +195,8 @@ def catalog_generate(count: int, out: Path, seed: int):
 def create_admin(username: str, password: str | None, role: str, site_codes: tuple[str, ...]):
     """Create a staff account (admin by default; site managers with --site)."""
     from .core.errors import DomainError
-    from .sites.models import Site
     from .identity import services as identity
+    from .sites.models import Site
 
     sites = db.session.scalars(sa.select(Site).where(Site.code.in_(site_codes))).all() if site_codes else []
     missing = set(site_codes) - {site.code for site in sites}

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
+from flask.testing import FlaskClient
 
 from kiosk_backend.app import create_app
 from kiosk_backend.config import normalize_database_url
@@ -82,6 +83,14 @@ def databases(tmp_path_factory):
     factory.close()
 
 
+class BufferedClient(FlaskClient):
+    """Reads every response to the end and closes it, as a browser would: a file sent by
+    send_file is then closed too (warnings are errors in this suite)."""
+
+    def open(self, *args, buffered: bool = True, **kwargs):
+        return super().open(*args, buffered=buffered, **kwargs)
+
+
 @pytest.fixture(scope="session")
 def make_app(databases, tmp_path_factory):
     """Build an app on a new scratch database: ``make_app(KIOSK_IDLE_SECONDS=5)``."""
@@ -91,6 +100,7 @@ def make_app(databases, tmp_path_factory):
         url = config.pop("DATABASE_URL", None) or databases.new_url()
         app = create_app({"DATABASE_URL": url, "SECRET_KEY": "test", "TESTING": True,
                           "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")), **RELAXED_RATE_LIMITS, **config})
+        app.test_client_class = BufferedClient
         if create_schema:
             with app.app_context():
                 _db.create_all()

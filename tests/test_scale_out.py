@@ -37,15 +37,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until_up(base: str, process: subprocess.Popen, seconds: float = 30) -> None:
+def wait_until_up(base: str, process: subprocess.Popen, *, log: Path, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"app server exited with {process.returncode}")
+            tail = log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"app server exited with {process.returncode}:\n{tail}")
         try:
             if http.send(HttpRequest("GET", base + "/healthz"), timeout=1).status < 500:
                 return
-        except Exception:  # noqa: BLE001 - not listening yet
+        except Exception:
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{base} did not come up")
@@ -70,16 +71,19 @@ def servers(make_app, databases, tmp_path_factory):
            "KIOSK_RATELIMIT_KEY_PREFIX": prefix, "KIOSK_RATELIMIT_ENROLMENT_IP": "3/minute",
            "KIOSK_INSTANCE_PATH": str(tmp_path_factory.mktemp("scale-instance")), "KIOSK_LOG_LEVEL": "WARNING"}
     bases, processes = [], []
+    logs = tmp_path_factory.mktemp("scale-logs")
     try:
-        for _ in range(2):
+        for number in range(2):
             port = free_port()
-            processes.append(subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-                 "--threads", "2", "kiosk_backend.app:create_app()"],
-                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+            # The server's log goes to a file (a pipe nobody reads would fill and stall it).
+            with open(logs / f"server-{number}.log", "wb") as log:
+                processes.append(subprocess.Popen(
+                    [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+                     "--threads", "2", "kiosk_backend.wsgi:app"],
+                    cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log))
             bases.append(f"http://127.0.0.1:{port}")
-        for base, process in zip(bases, processes):
-            wait_until_up(base, process)
+        for number, (base, process) in enumerate(zip(bases, processes)):
+            wait_until_up(base, process, log=logs / f"server-{number}.log")
         yield bases, token
     finally:
         for process in processes:
@@ -89,11 +93,13 @@ def servers(make_app, databases, tmp_path_factory):
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
         import redis
 
         client = redis.Redis.from_url(redis_url)
         for key in client.scan_iter(f"{prefix}*"):
             client.delete(key)
+        client.close()
 
 
 def claim(base: str):

@@ -11,7 +11,7 @@ import json
 import platform
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ..core.actors import SYSTEM
 from . import gunicorn, have_wrk, scratch_app, wrk

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import platform
-from typing import Callable
+from collections.abc import Callable
 
 from . import gunicorn, have_wrk, scratch_app, wrk
 

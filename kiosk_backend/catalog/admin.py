@@ -4,8 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, g, render_template, request
 
 from ..core.errors import Invalid
-from ..extensions import db
 from ..core.requests import require_role
+from ..extensions import db
 from . import services
 
 bp = Blueprint("catalog", __name__)

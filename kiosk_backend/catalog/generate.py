@@ -7,7 +7,7 @@ bigram and pinyin distributions. Deterministic for a given seed.
 from __future__ import annotations
 
 import random
-from typing import Iterator
+from collections.abc import Iterator
 
 DEPARTMENTS: dict[str, list[str]] = {
     "公安局": ["居民身份证", "户口", "居住证", "户籍证明", "临时身份证", "犬类登记", "保安员证", "旅馆业特种行业许可证"],

@@ -24,8 +24,8 @@ NECESSITY = ("必要", "非必要", "容缺")
 MATERIAL_FORMS = ("纸质", "电子", "纸质+电子")
 MATERIAL_TYPES = ("原件", "复印件", "原件和复印件")
 
-TRUTHY = {"1", "true", "True", "TRUE", "y", "Y", "yes", "Yes", "是", 1, True}
-FALSY = {"0", "false", "False", "FALSE", "n", "N", "no", "No", "否", "", 0, False}
+TRUTHY = {"1", "true", "True", "TRUE", "y", "Y", "yes", "Yes", "是", 1}
+FALSY = {"0", "false", "False", "FALSE", "n", "N", "no", "No", "否", "", 0}
 _LIST_SPLIT = re.compile(r"[;；,，|、]")
 
 

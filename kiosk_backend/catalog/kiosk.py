@@ -7,8 +7,8 @@ from flask import Blueprint, Response, abort, current_app, g, render_template, r
 
 from ..core import ratelimit
 from ..core.kiosk_shell import register_tile, require_feature, require_printer, tiles
-from ..core.requests import independent_session
 from ..core.printing import PAPERS, qr_image, render_pdf, render_png
+from ..core.requests import independent_session
 from ..extensions import db
 from ..fleet import services as fleet
 from . import services

@@ -122,7 +122,7 @@ class Bundle(TimestampMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(100), unique=True)
     description: Mapped[str | None] = mapped_column(sa.Text)
-    items: Mapped[list["BundleItem"]] = relationship(
+    items: Mapped[list[BundleItem]] = relationship(
         back_populates="bundle", order_by="BundleItem.position", cascade="all, delete-orphan"
     )
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable, Iterable, Mapping
 
 from .pinyin import normalize, pinyin_keys
 
@@ -82,7 +82,7 @@ class Dictionary:
     by_pinyin: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
-    def from_rows(cls, rows: Iterable[tuple[str, str, str]]) -> "Dictionary":
+    def from_rows(cls, rows: Iterable[tuple[str, str, str]]) -> Dictionary:
         syn, corr = set(), set()
         for term, expansion, kind in rows:
             term_n, exp_n = normalize(term), normalize(expansion)

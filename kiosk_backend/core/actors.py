@@ -33,7 +33,7 @@ class Actor:
     id: str
     name: str = ""
     ip: str | None = None
-    on_behalf_of: "Actor | None" = None
+    on_behalf_of: Actor | None = None
 
     @property
     def label(self) -> str:
@@ -41,11 +41,11 @@ class Actor:
         is how the console has always shown them."""
         return self.id if self.kind is ActorKind.STAFF else f"{self.kind}:{self.id}"
 
-    def at(self, ip: str | None) -> "Actor":
+    def at(self, ip: str | None) -> Actor:
         """The same actor seen from ``ip``."""
         return replace(self, ip=ip)
 
-    def acting_for(self, other: "Actor") -> "Actor":
+    def acting_for(self, other: Actor) -> Actor:
         """This actor (a helper) acting on behalf of ``other`` (an applicant)."""
         return replace(self, on_behalf_of=other)
 

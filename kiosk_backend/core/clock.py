@@ -4,7 +4,7 @@ Services take ``now=utcnow`` as a keyword default so tests can pass a fixed time
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 # Times are stored in UTC and shown, counted in days and compared with opening hours in
@@ -14,4 +14,4 @@ LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 def utcnow() -> datetime:
     """Current time as an aware UTC datetime."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

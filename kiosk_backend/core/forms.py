@@ -9,8 +9,9 @@ answer is ≥ 400. Views stay at a few lines: parse, one service call, redirect.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
 import marshmallow as ma
 from flask import render_template, request

@@ -23,9 +23,10 @@ from __future__ import annotations
 import logging
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Mapping, Protocol
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 

@@ -28,11 +28,12 @@ is imported (app.py lists them for core.tasks.init_app).
 from __future__ import annotations
 
 import logging
-from enum import StrEnum
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Protocol
+from enum import StrEnum
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -162,7 +163,7 @@ class Policy:
     lease_seconds: float = 300.0
 
     @classmethod
-    def from_config(cls, config) -> "Policy":
+    def from_config(cls, config) -> Policy:
         return cls(max_attempts=int(config["KIOSK_JOB_MAX_ATTEMPTS"]),
                    backoff_base=float(config["KIOSK_JOB_BACKOFF_BASE_SECONDS"]),
                    backoff_cap=float(config["KIOSK_JOB_BACKOFF_CAP_SECONDS"]),
@@ -235,7 +236,7 @@ def run(session: Session, message_id: int, *, policy: Policy = Policy(), now=utc
             raise LookupError(f"no handler registered for topic {topic!r}")
         fn(payload, key=key, session=session)
         session.flush()
-    except Exception as exc:  # noqa: BLE001 - any failure of a handler is a failed attempt
+    except Exception as exc:
         session.rollback()
         log.warning("outbox %s %s:%s attempt %s failed: %s", message_id, topic, key, attempt, exc)
         return _failed(session, message_id, attempt, exc, policy=policy, now=now, rand=rand)

@@ -26,7 +26,7 @@ credential it sends, the IP by :func:`core.requests.client_ip`.
 from __future__ import annotations
 
 import hashlib
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Flask, current_app, has_app_context, request
 from flask_limiter import Limiter

@@ -57,7 +57,7 @@ def _commit_or_rollback(response: Response) -> Response:
         return response
     try:
         session.commit()
-    except Exception as exc:  # noqa: BLE001 - every failure here becomes a proper error response
+    except Exception as exc:
         _rollback_quietly()
         log.warning("commit failed: %s", exc.__class__.__name__)
         return error_response(exc)

@@ -35,9 +35,9 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, quote, unquote
 
 import sqlalchemy as sa
@@ -163,7 +163,7 @@ def verify(session: Session, *, method: str, path: str, query, headers: Mapping[
         raise SignatureRejected("unknown_key", "Unknown signing key.", "未知的签名密钥。")
 
     moment = now()
-    signed_at = datetime.fromtimestamp(int(timestamp), tz=timezone.utc)
+    signed_at = datetime.fromtimestamp(int(timestamp), tz=UTC)
     if abs((moment - signed_at).total_seconds()) > window:
         raise SignatureRejected(
             "stale_timestamp",

@@ -16,8 +16,9 @@ wins, on SQLite as on PostgreSQL (``SELECT … FOR UPDATE`` does nothing on SQLi
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
-from typing import Any, Generic, Iterable, Mapping, TypeVar
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session

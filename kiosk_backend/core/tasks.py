@@ -19,10 +19,11 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
@@ -53,7 +54,7 @@ class Periodic:
     def is_due(self, moment: datetime) -> bool:
         """Due on every ``minutes``-th minute since the epoch (UTC); Huey asks once a minute."""
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+            moment = moment.replace(tzinfo=UTC)
         return int(moment.timestamp() // 60) % self.minutes == 0
 
 
@@ -179,7 +180,7 @@ def relay(ids: Iterable[int]) -> int:
         try:
             task(message_id)
             pushed += 1
-        except Exception:  # noqa: BLE001 - queue down: the sweep is the fallback
+        except Exception:
             log.exception("outbox: could not push message %s; the sweep will", message_id)
     return pushed
 

@@ -34,7 +34,7 @@ def grid():
 
     rows = services.fleet(db.session, site_ids=g.site_ids, status=text("status"), site_id=args.get("site", type=int),
                           profile=text("profile"), q=text("q"))
-    counts = {key: 0 for key in STATUS_LABELS}
+    counts = dict.fromkeys(STATUS_LABELS, 0)
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
     return render_template("admin/fleet.html", rows=rows, counts=counts, labels=STATUS_LABELS,

@@ -5,8 +5,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from ..extensions import db
 from ..core.actors import SYSTEM
+from ..extensions import db
 from ..sites import services as sites
 from ..sites.models import Site
 from . import services
@@ -61,7 +61,7 @@ def prepare_demo_fleet(base_url: str) -> list[str]:
         profile = spec.pop("profile")
         site = db.session.scalar(sa.select(Site).where(Site.code == spec["code"]))
         if site is None:
-            hours = {day: WEEKDAY_HOURS for day in ("mon", "tue", "wed", "thu", "fri")} | {"sat": [["09:00", "12:00"]], "sun": []}
+            hours = dict.fromkeys(("mon", "tue", "wed", "thu", "fri"), WEEKDAY_HOURS) | {"sat": [["09:00", "12:00"]], "sun": []}
             site = sites.create_site(db.session, actor=SYSTEM, opening_hours=hours,
                                      holidays=[{"date": "2026-10-01", "open": False, "note": "国庆节"}], **spec)
         kiosk = db.session.scalar(sa.select(Kiosk).where(Kiosk.site_id == site.id, Kiosk.profile == profile,

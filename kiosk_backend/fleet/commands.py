@@ -2,8 +2,9 @@
 heartbeat answer and idempotent acknowledgement (states.COMMAND_LIFECYCLE)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session

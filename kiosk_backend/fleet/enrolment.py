@@ -3,8 +3,8 @@ life cycle (pending → authorized → revoked, see states.KIOSK_LIFECYCLE)."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError

@@ -26,9 +26,10 @@ import logging
 import re
 import threading
 import weakref
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from functools import lru_cache
-from typing import Any, Mapping
+from functools import cache
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -260,7 +261,7 @@ class _Compiled:
         return row
 
 
-@lru_cache(maxsize=None)
+@cache
 def _quick_statement(dialect, with_version: bool, with_profile: bool) -> _Compiled:
     k = Kiosk.__table__.c  # bind names differ from column names, as UPDATE requires
     unchanged = [

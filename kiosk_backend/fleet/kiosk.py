@@ -6,10 +6,9 @@ agents may send ``Authorization: Kiosk <credential>`` instead.
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import (Blueprint, Response, current_app, g, redirect, render_template, request, url_for)
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
 
-from ..core import actors
-from ..core import ratelimit
+from ..core import actors, ratelimit
 from ..core.errors import Invalid
 from ..core.i18n import describe_validation_errors
 from ..core.requests import client_ip

@@ -307,7 +307,7 @@ class DeviceProfile:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "DeviceProfile":
+    def from_dict(cls, data: dict[str, Any]) -> DeviceProfile:
         """Build from data already loaded by DeviceProfileSchema."""
         per = data["peripherals"]
         return cls(

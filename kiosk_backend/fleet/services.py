@@ -20,11 +20,32 @@ from __future__ import annotations
 
 from ..core.clock import utcnow
 from .alerts import acknowledge_alert, evaluate_offline_alerts, list_alerts
-from .commands import (COMMAND_TTL_MINUTES, INTERRUPTING, SETTINGS_KEYS, ack_command, commands_of, due_commands,
-                       issue_command)
-from .enrolment import (CODE_ALPHABET, CODE_LENGTH, EnrolmentRefused, activate, authenticate, authorize,
-                        create_enrolment_code, create_reenrolment_code, enrolment_codes, format_code, get_kiosk,
-                        normalize_code, request_rotation, revoke, rotate_credential)
+from .commands import (
+                       COMMAND_TTL_MINUTES,
+                       INTERRUPTING,
+                       SETTINGS_KEYS,
+                       ack_command,
+                       commands_of,
+                       due_commands,
+                       issue_command,
+)
+from .enrolment import (
+                       CODE_ALPHABET,
+                       CODE_LENGTH,
+                       EnrolmentRefused,
+                       activate,
+                       authenticate,
+                       authorize,
+                       create_enrolment_code,
+                       create_reenrolment_code,
+                       enrolment_codes,
+                       format_code,
+                       get_kiosk,
+                       normalize_code,
+                       request_rotation,
+                       revoke,
+                       rotate_credential,
+)
 from .heartbeats import heartbeat_history, record_heartbeat
 from .overview import fleet, kiosk_counts, kiosks_at, status_of
 from .usage import record_usage, usage_series

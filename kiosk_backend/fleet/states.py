@@ -2,9 +2,9 @@
 connectivity status from its last heartbeat."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Mapping
 
 from ..core.states import Lifecycle
 

@@ -1,8 +1,9 @@
 """Identity's background jobs (registered with core.tasks on import)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, Mapping
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session

@@ -7,8 +7,9 @@ errors; the caller commits. ``site_ids`` arguments scope a site manager to their
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session

@@ -17,8 +17,7 @@ import os
 
 import pytest
 
-from .browser_support import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, POST_OFFICE, SCREENS, Enrolled, LiveServer,
-                              enrol)
+from .browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, POST_OFFICE, SCREENS, Enrolled, LiveServer, enrol
 
 
 def _unavailable(reason: str):
@@ -149,8 +148,8 @@ def screenshot_dir():
 def axe():
     """axe-core from the axe-playwright-python package: the script ships inside the wheel,
     so injecting it needs no network."""
-    from axe_playwright_python.sync_playwright import Axe
     from axe_playwright_python import base
+    from axe_playwright_python.sync_playwright import Axe
 
     assert base.AXE_FILE_PATH.is_file(), "axe.min.js is not bundled with axe-playwright-python"
     return Axe()

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from .browser_support import (BANK, COMMUNITY, OPEN_SITE, POST_OFFICE, enrol, ensure_site, expect,
-                              main_screens)
+from .browser_support import BANK, COMMUNITY, OPEN_SITE, POST_OFFICE, enrol, ensure_site, expect, main_screens
 
 pytestmark = pytest.mark.browser
 

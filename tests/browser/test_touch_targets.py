@@ -15,8 +15,7 @@ from urllib.parse import quote
 
 import pytest
 
-from .browser_support import (COMMUNITY, GUIDE_CODE, MEASURE_TARGETS, MEASURE_TEXT, POST_OFFICE, describe,
-                              overlapping)
+from .browser_support import COMMUNITY, GUIDE_CODE, MEASURE_TARGETS, MEASURE_TEXT, POST_OFFICE, describe, overlapping
 
 pytestmark = pytest.mark.browser
 

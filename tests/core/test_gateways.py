@@ -8,8 +8,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from kiosk_backend.core import signing
-from kiosk_backend.core.gateways import (HttpRequest, HttpResponse, HttpTransport, RecordingTransport, TransportError,
-                                         UrllibTransport)
+from kiosk_backend.core.gateways import (
+    HttpRequest,
+    HttpResponse,
+    HttpTransport,
+    RecordingTransport,
+    TransportError,
+    UrllibTransport,
+)
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -3,7 +3,6 @@ both languages: a key missing from the catalogue would appear on screen as the k
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 

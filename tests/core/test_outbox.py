@@ -20,7 +20,7 @@ TOPIC = "test.remote"
 
 
 class Clock(_Clock):
-    def after(self, **delta) -> "Clock":
+    def after(self, **delta) -> Clock:
         """Advance, and return the clock itself (for ``now=``)."""
         self.advance(**delta)
         return self

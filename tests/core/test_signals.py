@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -30,7 +31,7 @@ def caught(signal):
 
 
 def test_every_signal_is_documented_in_the_module():
-    source = open(signals.__file__, encoding="utf-8").read()
+    source = Path(signals.__file__).read_text(encoding="utf-8")
     for signal in signals.ALL:
         assert f'signal("{signal.name}")' in source
         assert "#: " in source.split(f'signal("{signal.name}")')[0].rsplit("\n\n", 1)[-1]

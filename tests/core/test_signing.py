@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from kiosk_backend.core import signing
 from kiosk_backend.core.signing import RequestNonce, SignatureRejected, purge_expired_nonces, sign, verify
 
-NOW = datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 SECRETS = {"dept-gongan": "s3cret-of-the-public-security-bureau", "courier": b"\x00binary\xffsecret"}
 REQUEST = dict(method="POST", path="/api/v1/departments/events", query="b=2&a=1", body='{"status":"受理"}'.encode())
 

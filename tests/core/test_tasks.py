@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -90,7 +90,7 @@ def test_a_periodic_job_runs_in_an_app_context_and_core_commits(app, db):
 
 def test_periodic_due_times_are_whole_minutes_since_the_epoch():
     job = tasks.Periodic("x", lambda s, c: None, timedelta(minutes=15))
-    assert job.is_due(datetime(2026, 1, 1, 10, 45, tzinfo=timezone.utc))
+    assert job.is_due(datetime(2026, 1, 1, 10, 45, tzinfo=UTC))
     assert not job.is_due(datetime(2026, 1, 1, 10, 46))
     assert tasks.Periodic("y", lambda s, c: None, timedelta(seconds=10)).minutes == 1
 

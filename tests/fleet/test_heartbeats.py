@@ -12,18 +12,10 @@ import sqlalchemy as sa
 from kiosk_backend.fleet import heartbeats, schemas, services, states
 from kiosk_backend.fleet.models import Alert, Heartbeat, Kiosk, UsageEvent
 
-from .conftest import run_in_threads
+from .conftest import beat, run_in_threads
 
 URL = "/api/v1/kiosk/heartbeat"
 OK = {"printer": "ok", "card_reader": "ok"}
-
-
-def beat(db, kiosk, clock=None, *, seq, peripherals=None, session_active=False, app_version="1.0.0", profile=None):
-    kw = {"now": clock} if clock else {}
-    result = heartbeats.record_heartbeat(db.session, kiosk, seq=seq, app_version=app_version, profile=profile,
-                                         peripherals=peripherals or {}, session_active=session_active, **kw)
-    db.session.commit()
-    return result
 
 
 def quick(db, credential, clock=None, *, seq, peripherals=None, session_active=False, app_version="1.0.0",

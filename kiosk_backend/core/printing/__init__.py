@@ -36,8 +36,6 @@ because Droid Sans Fallback has no ASCII letters or digits.
 
 from __future__ import annotations
 
-# Besides __all__, the constants the single module used to offer (font paths,
-# pixel values, QR sizing, the preview page gap) stay importable from here.
 from .blocks import BLOCK_KINDS, Block
 from .fonts import CJK_FONT_PATH, FONT_DIR, LATIN_FONT_PATH, TextMeasure, Typeface, typeface
 from .paper import A4, BLACK, PAPERS, THERMAL_80MM, WHITE, Paper
@@ -60,5 +58,15 @@ __all__ = [
     "render_png",
     "typeface",
     "wrap_text",
+    # constants the single module used to offer
+    "BLACK",
+    "WHITE",
+    "CJK_FONT_PATH",
+    "FONT_DIR",
+    "LATIN_FONT_PATH",
+    "MIN_QR_MODULE_MM",
+    "QR_QUIET_ZONE_MODULES",
+    "PAGE_GAP_GREY",
+    "PAGE_GAP_PX",
 ]
 

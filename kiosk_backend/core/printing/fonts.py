@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterator
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -35,7 +35,7 @@ class TextMeasure(Protocol):
     def getlength(self, text: str) -> float: ...
 
 
-@lru_cache(maxsize=None)
+@cache
 def _font(path: Path, size: int) -> ImageFont.FreeTypeFont:
     # BASIC layout: CJK and Latin need no shaping, and it keeps the widths we
     # measure identical to the widths we draw whether or not libraqm exists.
@@ -144,7 +144,7 @@ class Typeface:
             x += font.getlength(run)
 
 
-@lru_cache(maxsize=None)
+@cache
 def typeface(size: int) -> Typeface:
     """The shared :class:`Typeface` for ``size`` pixels."""
     return Typeface(size)

@@ -28,7 +28,6 @@ from .printing_support import (
     rule_rows,
 )
 
-
 # -- image geometry -----------------------------------------------------------
 
 
