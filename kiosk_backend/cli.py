@@ -80,10 +80,12 @@ def demo(host: str, port: int, no_serve: bool):
         click.echo(f"Loaded demo catalog: {result.created} items.")
     else:
         click.echo(f"Demo data already present ({has_items} items); left as it is.")
-    from .fleet.cli import DEMO_ADMIN, DEMO_MANAGER, prepare_demo_fleet
+    from .fleet.cli import prepare_demo_fleet
 
     base = f"http://{host}:{port}"
     kiosk_lines = prepare_demo_fleet(base)
+    _demo_staff()
+    db.session.commit()
     click.echo("")
     click.echo("kiosk-backend demo is ready.")
     click.echo("Kiosks (one per device profile; each link makes the browser that opens it that kiosk, once):")
@@ -110,6 +112,25 @@ def demo(host: str, port: int, no_serve: bool):
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
         consumer.stop(graceful=True)
+
+
+DEMO_ADMIN = ("admin", "kiosk-demo-admin")
+DEMO_MANAGER = ("manager", "kiosk-demo-manager")
+
+
+def _demo_staff() -> None:
+    """The demo's admin and a site manager for site JZ01 (once). Lives here, not in the
+    fleet: staff accounts belong to identity, which the fleet must not import."""
+    from .identity import services as identity
+    from .identity.models import StaffUser
+    from .sites.models import Site
+
+    for (username, password), role in ((DEMO_ADMIN, "admin"), (DEMO_MANAGER, "site_manager")):
+        if not db.session.scalar(sa.select(StaffUser.id).where(StaffUser.username == username)):
+            user = identity.create_staff(db.session, username=username, password=password, role=role)
+            if role == "site_manager":
+                first = db.session.scalar(sa.select(Site).where(Site.code == "JZ01"))
+                identity.assign_sites(db.session, user, [first.id], actor=actors.SYSTEM)
 
 
 def _any_task_code() -> str:

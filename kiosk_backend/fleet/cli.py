@@ -25,8 +25,6 @@ DEMO_SITES = [
          profile="community-tablet"),
 ]
 WEEKDAY_HOURS = [["08:30", "12:00"], ["14:00", "17:30"]]
-DEMO_ADMIN = ("admin", "kiosk-demo-admin")
-DEMO_MANAGER = ("manager", "kiosk-demo-manager")
 
 
 @click.group("fleet")
@@ -37,22 +35,20 @@ def fleet_cli():
 @fleet_cli.command("check-alerts")
 @with_appcontext
 def check_alerts():
-    """Open offline alerts for silent kiosks (run from cron every minute or two)."""
+    """Open offline alerts for silent kiosks now (the worker does this every minute)."""
     opened = services.evaluate_offline_alerts(db.session, minutes=current_app.config["KIOSK_OFFLINE_ALERT_MINUTES"])
     db.session.commit()
     click.echo(f"opened {opened} offline alert(s)")
 
 
 def prepare_demo_fleet(base_url: str) -> list[str]:
-    """Demo sites, one authorized kiosk per device profile, and demo staff (once).
+    """Demo sites and one authorized kiosk per device profile (once). Flushes; the
+    caller commits.
 
     Returns lines to print: for each kiosk a URL with a fresh single-use re-enrolment
     code, so whichever browser opens it becomes that kiosk.
     """
     import sqlalchemy as sa
-
-    from ..identity import services as identity
-    from ..identity.models import StaffUser
 
     profiles = current_app.extensions["device_profiles"]
     lines = []
@@ -72,13 +68,6 @@ def prepare_demo_fleet(base_url: str) -> list[str]:
             kiosk, _credential = services.activate(db.session, code=code, profile=profile, known_profiles=profiles)
         if kiosk is None:
             continue
-        code, _ = services.create_reenrolment_code(db.session, kiosk=kiosk, actor="demo")
+        code, _ = services.create_reenrolment_code(db.session, kiosk=kiosk, actor=SYSTEM)
         lines.append(f"  {kiosk.number} {profiles[profile].name:<14} {base_url}/kiosk/activate?code={code}&profile={profile}")
-    for (username, password), role in ((DEMO_ADMIN, "admin"), (DEMO_MANAGER, "site_manager")):
-        if not db.session.scalar(sa.select(StaffUser.id).where(StaffUser.username == username)):
-            user = identity.create_staff(db.session, username=username, password=password, role=role)
-            if role == "site_manager":
-                first = db.session.scalar(sa.select(Site).where(Site.code == "JZ01"))
-                identity.assign_sites(db.session, user, [first.id], actor="demo")
-    db.session.commit()
     return lines
