@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from flask import Flask, Response, g, request
+from werkzeug.routing import IntegerConverter
 
 from .clock import LOCAL_TZ
 from .i18n import LANGUAGES, negotiate_language, translate
@@ -113,7 +114,18 @@ def holiday_line(holiday: dict) -> str:
     return f"{holiday['date']} {'班' if holiday.get('open') else '休'} {holiday.get('note', '')}".rstrip()
 
 
+class DatabaseId(IntegerConverter):
+    """``<int:…>`` in every route: an id that cannot be in an INTEGER column (over 2^31 - 1,
+    PostgreSQL's limit and far beyond any row) matches no route — a 404 like any unknown id,
+    instead of an overflow inside the database driver."""
+
+    def __init__(self, map, fixed_digits: int = 0, min: int | None = None, max: int | None = 2**31 - 1,
+                 signed: bool = False):
+        super().__init__(map, fixed_digits, min, max, signed)
+
+
 def init_app(app: Flask) -> None:
+    app.url_map.converters["int"] = DatabaseId
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["holiday_line"] = holiday_line
     app.jinja_env.filters["understood"] = understood
