@@ -153,3 +153,19 @@ def axe():
 
     assert base.AXE_FILE_PATH.is_file(), "axe.min.js is not bundled with axe-playwright-python"
     return Axe()
+
+
+ADMIN = {"username": "admin", "password": "correct horse battery"}
+
+
+@pytest.fixture(scope="session")
+def admin_account(kiosk_app):
+    """An admin account on the live server (made once per session)."""
+    from kiosk_backend.extensions import db
+    from kiosk_backend.identity import services as identity
+
+    with kiosk_app.app_context():
+        identity.create_staff(db.session, role="admin", **ADMIN)
+        db.session.commit()
+        db.session.remove()
+    return ADMIN

@@ -19,20 +19,7 @@ from .test_accessibility import _blocking_violations
 pytestmark = pytest.mark.browser
 
 DESKTOP = {"width": 1440, "height": 900}  # an office PC, not a kiosk
-ADMIN = {"username": "admin", "password": "correct horse battery"}
 BEAT = re.compile(r"/api/v1/kiosk/heartbeat$")
-
-
-@pytest.fixture(scope="session")
-def admin_account(kiosk_app):
-    from kiosk_backend.extensions import db
-    from kiosk_backend.identity import services as identity
-
-    with kiosk_app.app_context():
-        identity.create_staff(db.session, role="admin", **ADMIN)
-        db.session.commit()
-        db.session.remove()
-    return ADMIN
 
 
 def _log_in(page, live_server, account, path="/admin/"):

@@ -11,21 +11,6 @@ from .test_admin import DESKTOP, _log_in
 
 pytestmark = pytest.mark.browser
 
-ACCOUNT = {"username": "admin-languages", "password": "correct horse battery staple"}
-
-
-@pytest.fixture(scope="module")
-def admin_account(kiosk_app):
-    from kiosk_backend.extensions import db
-    from kiosk_backend.identity import services as identity
-
-    with kiosk_app.app_context():
-        identity.create_staff(db.session, role="admin", **ACCOUNT)
-        db.session.commit()
-        db.session.remove()
-    return ACCOUNT
-
-
 def test_the_console_switches_to_english_and_back(new_page, live_server, kiosks, admin_account):
     shared = kiosks(POST_OFFICE)
     page = new_page(DESKTOP, kiosk=None)
