@@ -87,6 +87,16 @@ def test_a_stale_or_far_future_timestamp_fails(db):
     assert check(db.session, request, headers)
 
 
+@pytest.mark.parametrize("timestamp", ["999999999999", "253402300800", "0", "000000000001"])
+def test_an_absurd_timestamp_is_stale_not_a_500(db, timestamp):
+    """Twelve digits pass the pattern but lie past datetime's year 9999: a 401 all the same."""
+    request, headers = signed()
+    with pytest.raises(SignatureRejected) as caught:
+        check(db.session, request, {**headers, signing.HEADER_TIMESTAMP: timestamp})
+    assert caught.value.reason == "stale_timestamp" and caught.value.status_code == 401
+    assert "clock" in caught.value.message and "时钟" in caught.value.message_zh
+
+
 def test_the_window_is_configurable(db):
     request, headers = signed(now=NOW - timedelta(seconds=30))
     assert reason_of(db.session, request, headers, window=10) == "stale_timestamp"
