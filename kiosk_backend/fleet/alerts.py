@@ -12,9 +12,14 @@ from ..core.actors import Actor
 from ..core.clock import utcnow
 from ..core.errors import NotFound
 from ..sites.services import scoped
-from .heartbeats import _open_alert
 from .models import Alert, Kiosk
 from .states import KioskState
+
+
+def open_alert(session: Session, kiosk: Kiosk, kind: str) -> Alert | None:
+    """The kiosk's unresolved alert of ``kind``, if any."""
+    return session.scalar(sa.select(Alert).where(Alert.kiosk_id == kiosk.id, Alert.kind == kind,
+                                                 Alert.resolved_at.is_(None)))
 
 
 def evaluate_offline_alerts(session: Session, *, minutes: int = 10, now=utcnow) -> int:
@@ -25,7 +30,7 @@ def evaluate_offline_alerts(session: Session, *, minutes: int = 10, now=utcnow) 
                                                     Kiosk.last_seen_at < cutoff)).all()
     opened = 0
     for kiosk in silent:
-        if _open_alert(session, kiosk, "offline") is None:
+        if open_alert(session, kiosk, "offline") is None:
             session.add(Alert(kiosk_id=kiosk.id, kind="offline", detail=f">{minutes} min", opened_at=moment))
             opened += 1
     session.flush()

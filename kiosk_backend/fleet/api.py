@@ -75,7 +75,7 @@ def _heartbeat_json(answer: dict) -> dict:
 @blp.response(200, schemas.AckOut())
 def ack(command_id):
     """Acknowledge a command. Repeating the call is harmless."""
-    return services.ack_command(db.session, g.kiosk, command_id)
+    return services.ack_command(db.session, g.kiosk, command_id, actor=g.actor)
 
 
 @blp.post("/credential")

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ..core import audit
+from ..core import actors, audit
 from ..core.actors import Actor
 from ..core.clock import utcnow
 from ..core.errors import Conflict, Invalid, NotFound
@@ -103,8 +103,12 @@ def due_commands(session: Session, kiosk: Kiosk, moment: datetime, session_activ
     return out, still_pending
 
 
-def ack_command(session: Session, kiosk: Kiosk, command_id: int, *, now=utcnow) -> KioskCommand:
-    """Acknowledge a command; acknowledging twice is fine. Raises NotFound, Conflict (expired)."""
+def ack_command(session: Session, kiosk: Kiosk, command_id: int, *, actor: Actor | None = None,
+                now=utcnow) -> KioskCommand:
+    """Acknowledge a command; acknowledging twice is fine. The acknowledgement that applies it
+    (maintenance, settings) is audited as ``actor`` (default: the kiosk itself).
+
+    Raises NotFound, Conflict (expired)."""
     command = session.get(KioskCommand, command_id)
     if command is None or command.kiosk_id != kiosk.id:
         raise NotFound("No such command for this kiosk.", "没有找到该指令。")
@@ -123,6 +127,8 @@ def ack_command(session: Session, kiosk: Kiosk, command_id: int, *, now=utcnow) 
             kiosk.maintenance = False
         elif command.kind == "apply_settings":
             kiosk.settings = {**(kiosk.settings or {}), **command.payload}
+        audit.record(session, actor=actor or actors.kiosk(kiosk.number), action="command.ack",
+                     target=f"kiosk:{kiosk.number}", details={"command": command.id, "kind": command.kind})
     session.flush()
     session.refresh(command)
     return command

@@ -157,26 +157,35 @@ def get_kiosk(session: Session, kiosk_id: int, site_ids: set[int] | None = None)
 
 
 def authorize(session: Session, kiosk: Kiosk, *, actor: Actor, now=utcnow) -> Kiosk:
+    """Put a pending kiosk into service; authorizing it again changes nothing.
+
+    One conditional UPDATE (states.KIOSK_LIFECYCLE), so an authorization racing a
+    revocation can never bring the revoked kiosk back. Raises Conflict (revoked).
+    """
     if kiosk.state == KioskState.REVOKED:
         raise Conflict("A revoked kiosk must be enrolled again.", "已吊销的终端需要重新激活。")
-    if KIOSK_LIFECYCLE.allows(kiosk.state, KioskState.AUTHORIZED):
-        old, kiosk.state, kiosk.authorized_at = kiosk.state, KioskState.AUTHORIZED.value, now()
+    old = kiosk.state
+    moved = KIOSK_LIFECYCLE.advance(session, Kiosk, kiosk.id, KioskState.AUTHORIZED, authorized_at=now())
+    session.refresh(kiosk)
+    if kiosk.state == KioskState.REVOKED:  # revoked by someone else a moment ago
+        raise Conflict("A revoked kiosk must be enrolled again.", "已吊销的终端需要重新激活。")
+    if moved:
         audit.record(session, actor=actor, action="kiosk.authorize", target=f"kiosk:{kiosk.number}")
         session.flush()
         signals.kiosk_state_changed.send(kiosk, session=session, old=old, new=kiosk.state, actor=actor)
-    session.flush()
     return kiosk
 
 
 def revoke(session: Session, kiosk: Kiosk, *, actor: Actor, now=utcnow) -> Kiosk:
-    """Revoke for good: the credential stops working at once."""
-    if KIOSK_LIFECYCLE.allows(kiosk.state, KioskState.REVOKED):
-        old = kiosk.state
-        kiosk.state, kiosk.revoked_at, kiosk.credential_hash = KioskState.REVOKED.value, now(), None
+    """Revoke for good: the credential stops working at once. Revoking twice changes nothing."""
+    old = kiosk.state
+    moved = KIOSK_LIFECYCLE.advance(session, Kiosk, kiosk.id, KioskState.REVOKED, revoked_at=now(),
+                                    credential_hash=None)
+    session.refresh(kiosk)
+    if moved:
         audit.record(session, actor=actor, action="kiosk.revoke", target=f"kiosk:{kiosk.number}")
         session.flush()
         signals.kiosk_state_changed.send(kiosk, session=session, old=old, new=kiosk.state, actor=actor)
-    session.flush()
     return kiosk
 
 

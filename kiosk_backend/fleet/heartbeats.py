@@ -39,6 +39,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ..core import database
 from ..core.clock import utcnow
 from ..core.tokens import token_hash
+from .alerts import open_alert
+from .commands import due_commands
 from .models import Alert, Heartbeat, Kiosk, UsageEvent
 from .states import HEARTBEAT_SECONDS, MISSED_BEATS_OFFLINE, kiosk_status, peripheral_problems
 
@@ -63,8 +65,6 @@ def record_heartbeat(session: Session, kiosk: Kiosk, *, seq: int, app_version: s
     0 or 1) refresh liveness but not the kiosk's reported state. The kiosk row is locked
     and re-read first, so concurrent beats of one kiosk are decided one after the other.
     """
-    from .services import _due_commands  # commands still live in services (imported late: services imports us)
-
     moment = now()
     if session.get_bind().dialect.name == "postgresql":
         # Liveness data: losing the last fraction of a second of beats in a database crash
@@ -98,8 +98,8 @@ def record_heartbeat(session: Session, kiosk: Kiosk, *, seq: int, app_version: s
         # A kiosk waiting for authorization is seen alive but gets (and uses up) no commands.
         commands: list[dict] = []
         if kiosk.state == "authorized" and kiosk.commands_pending:
-            commands, still_pending = _due_commands(session, kiosk, moment,
-                                                    values.get("session_active", kiosk.session_active))
+            commands, still_pending = due_commands(session, kiosk, moment,
+                                                   values.get("session_active", kiosk.session_active))
             if not still_pending:
                 values["commands_pending"] = False
         session.execute(sa.update(Kiosk).where(Kiosk.id == kiosk.id).values(**values)
@@ -129,16 +129,11 @@ def _peripheral_alerts(session: Session, kiosk: Kiosk, peripherals: Mapping[str,
     paper_out = peripherals.get("printer") == "paper_out"
     errors = [p for p in problems if peripherals.get(p) == "error"]
     for kind, active, detail in (("paper_out", paper_out, "printer"), ("peripheral_error", bool(errors), ",".join(errors))):
-        open_alert = _open_alert(session, kiosk, kind)
-        if active and open_alert is None:
+        current = open_alert(session, kiosk, kind)
+        if active and current is None:
             session.add(Alert(kiosk_id=kiosk.id, kind=kind, detail=detail, opened_at=moment))
-        elif not active and open_alert is not None:
-            open_alert.resolved_at = moment
-
-
-def _open_alert(session: Session, kiosk: Kiosk, kind: str) -> Alert | None:
-    return session.scalar(sa.select(Alert).where(Alert.kiosk_id == kiosk.id, Alert.kind == kind,
-                                                 Alert.resolved_at.is_(None)))
+        elif not active and current is not None:
+            current.resolved_at = moment
 
 
 def _resolve(session: Session, kiosk: Kiosk, kind: str, moment: datetime) -> None:
@@ -244,7 +239,12 @@ class _Compiled:
             params[key] = process(value) if process is not None else value
         if self.positions is not None:
             params = tuple(params[key] for key in self.positions)
-        connection = engine.raw_connection()
+        try:
+            connection = engine.raw_connection()
+        except (engine.dialect.loaded_dbapi.Error, sa.exc.TimeoutError):
+            # No connection now (database down, pool exhausted): the transactional path decides.
+            log.warning("quick heartbeat got no connection; taking the transactional path")
+            return None
         try:
             cursor = connection.cursor()
             cursor.execute(self.sql, params)
@@ -301,7 +301,11 @@ def liveness_engine(engine: Engine) -> Engine:
     with _liveness_lock:
         quick = _liveness_engines.get(engine)
         if quick is None:
-            quick = sa.create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False)
+            # A small pool of its own: statements last a millisecond, and a kiosk that waits
+            # longer than pool_timeout simply takes the transactional path.
+            quick = sa.create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False,
+                                     **({} if engine.dialect.name == "sqlite" else
+                                        {"pool_size": 2, "max_overflow": 4, "pool_timeout": 1}))
             database.configure_engine(quick)
             if quick.dialect.name == "postgresql":
                 sa.event.listen(quick, "connect", _asynchronous_commit)

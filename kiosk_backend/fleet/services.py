@@ -18,7 +18,6 @@ errors; the caller commits. ``site_ids`` arguments scope a site manager to their
 """
 from __future__ import annotations
 
-from ..core.clock import utcnow
 from .alerts import acknowledge_alert, evaluate_offline_alerts, list_alerts
 from .commands import (
                        COMMAND_TTL_MINUTES,
@@ -50,13 +49,10 @@ from .heartbeats import heartbeat_history, record_heartbeat
 from .overview import fleet, kiosk_counts, kiosks_at, status_of
 from .usage import record_usage, usage_series
 
-_due_commands = due_commands  # the name heartbeats.py imported before the split
-
 __all__ = [
     "COMMAND_TTL_MINUTES", "INTERRUPTING", "SETTINGS_KEYS", "CODE_ALPHABET", "CODE_LENGTH", "EnrolmentRefused",
     "ack_command", "acknowledge_alert", "activate", "authenticate", "authorize", "commands_of", "create_enrolment_code",
     "create_reenrolment_code", "due_commands", "enrolment_codes", "evaluate_offline_alerts", "fleet", "format_code",
     "get_kiosk", "heartbeat_history", "issue_command", "kiosk_counts", "kiosks_at", "list_alerts", "normalize_code",
     "record_heartbeat", "record_usage", "request_rotation", "revoke", "rotate_credential", "status_of", "usage_series",
-    "utcnow",
 ]

@@ -287,3 +287,30 @@ def test_rotating_replaces_the_credential_old_stops_new_works(db, make_kiosk):
     assert new != old
     assert enrolment.authenticate(db.session, old) is None
     assert enrolment.authenticate(db.session, new).id == kiosk.id
+
+
+def test_an_authorization_racing_a_revocation_never_brings_the_kiosk_back(db, app, make_kiosk):
+    from kiosk_backend.extensions import db as _db
+
+    kiosk, _ = make_kiosk(authorized=False)
+    stale = db.session.get(Kiosk, kiosk.id)           # the console loaded it as pending
+    with app.app_context():                           # meanwhile another admin revokes it
+        other = _db.session.get(Kiosk, kiosk.id)
+        enrolment.revoke(_db.session, other, actor="li")
+        _db.session.commit()
+        _db.session.remove()
+    with pytest.raises(Conflict):
+        enrolment.authorize(db.session, stale, actor="wang")
+    db.session.rollback()
+    assert db.session.get(Kiosk, kiosk.id).state == "revoked"
+
+
+def test_applying_a_command_is_audited_as_the_kiosk(db, make_kiosk):
+    kiosk, _ = make_kiosk()
+    command = services.issue_command(db.session, kiosk, kind="maintenance_on", actor="wang")
+    db.session.commit()
+    services.ack_command(db.session, kiosk, command.id)
+    services.ack_command(db.session, kiosk, command.id)   # again: nothing more to record
+    db.session.commit()
+    entries = audit.search(db.session, action="command.ack")
+    assert [(e.actor, e.details["kind"]) for e in entries] == [(f"kiosk:{kiosk.number}", "maintenance_on")]
