@@ -21,13 +21,19 @@ CONSOLE_ROLES = ("admin", "site_manager")
 def require_staff_session():
     """before_request of the admin surface: a live session, a console role, and a valid
     CSRF token on every state-changing request."""
-    record = services.current_session(db.session, request.cookies.get(COOKIE))
+    open_endpoint = request.endpoint in OPEN_ENDPOINTS
+    # The login page leaves the cookie's session untouched: on SQLite a pending write of
+    # last_seen_at would be autoflushed by the login's first SELECT and hold the write lock
+    # that the failed-login count (written on an independent session) must wait for.
+    record = services.current_session(db.session, request.cookies.get(COOKIE), touch=not open_endpoint)
     g.admin_session = record
-    if request.endpoint in OPEN_ENDPOINTS:
+    if open_endpoint:
         return None
     if record is None:
         return redirect(url_for("admin.identity.login", next=request.full_path if request.method == "GET" else None))
-    # current_session() touched the sliding idle timeout; the request's commit saves it.
+    # current_session() moved the sliding idle timeout forward (at most once a minute); core
+    # commits once per request, and only when the answer is below 400, so the touch is saved
+    # with a successful request and rolled back with a refused or failed one.
     if record.staff.role not in CONSOLE_ROLES and request.endpoint != "admin.identity.logout":
         raise Forbidden("The console is for admins and site managers.", "管理后台仅限管理员和网点负责人使用。")
     g.staff = record.staff

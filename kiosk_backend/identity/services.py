@@ -126,8 +126,13 @@ def login(session: Session, *, username: str, password: str, ip: str | None = No
 _DUMMY_HASH = generate_password_hash("timing equaliser", method="scrypt")
 
 
-def current_session(session: Session, token: str | None, *, now=utcnow) -> AdminSession | None:
-    """The live console session for a cookie token (sliding idle timeout), or None."""
+def current_session(session: Session, token: str | None, *, touch: bool = True, now=utcnow) -> AdminSession | None:
+    """The live console session for a cookie token (sliding idle timeout), or None.
+
+    With ``touch`` (the default) the idle timeout slides: ``last_seen_at`` moves to now if
+    it is more than a minute old, a change the caller's commit saves. ``touch=False`` only
+    reads, for pages that must not write (the login page).
+    """
     if not token:
         return None
     moment = now()
@@ -135,7 +140,7 @@ def current_session(session: Session, token: str | None, *, now=utcnow) -> Admin
     if (record is None or record.revoked_at is not None or record.expires_at <= moment
             or moment - record.last_seen_at > SESSION_IDLE or not record.staff.active):
         return None
-    if moment - record.last_seen_at > timedelta(minutes=1):  # fewer writes: touch at most once a minute
+    if touch and moment - record.last_seen_at > timedelta(minutes=1):  # fewer writes: touch at most once a minute
         record.last_seen_at = moment
     return record
 

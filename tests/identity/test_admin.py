@@ -3,6 +3,7 @@ lockout, server-side sessions, logout, the CSRF token, the audit log page."""
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -181,6 +182,23 @@ def test_browsing_pages_that_write_nothing_keeps_the_session_alive(app, db, staf
     db.session.commit()
     assert client.get("/admin/sites").status_code == 200
     assert _session_row(db).last_seen_at > twenty_minutes_ago + timedelta(minutes=19)
+
+
+def test_a_wrong_password_under_an_old_console_cookie_is_a_quick_401_and_is_counted(app, db, staff):
+    """The login page must not touch the cookie's session: on SQLite that pending write
+    would hold the lock the failure count needs (busy timeout, then a 503, uncounted)."""
+    client = app.test_client()
+    login(client, "admin")
+    five_minutes_ago = utcnow() - timedelta(minutes=5)
+    _session_row(db).last_seen_at = five_minutes_ago
+    db.session.commit()
+    started = time.monotonic()
+    response = client.post("/admin/login", data={"username": "admin", "password": "not the password"})
+    assert response.status_code == 401 and time.monotonic() - started < 5
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(StaffUser.failed_logins)) == 1
+    assert _audit_actions(db, actor="admin")[-1] == "login.failed"
+    assert _session_row(db).last_seen_at == five_minutes_ago
 
 
 def test_logout_revokes_the_session_on_the_server_and_clears_the_browser(app, db, staff):
