@@ -59,6 +59,7 @@ MATRIX = {
     ("admin.fleet.usage", "GET"): (200, 200, 200, 403, LOGIN),
     ("admin.fleet.usage_json", "GET"): (200, 200, 404, 403, LOGIN),
     ("admin.not_found", "GET"): (404, 404, 404, 403, LOGIN),  # any URL under /admin that is no page
+    ("admin.not_found", "POST"): (404, 404, 404, 403, LOGIN),
     ("admin.jobs.page", "GET"): (200, 403, 403, 403, LOGIN),
     ("admin.jobs.retry", "POST"): (404, 403, 403, 403, LOGIN),  # no message named: 404
 }

@@ -27,3 +27,9 @@ def upgrade_database() -> None:
     from flask_migrate import upgrade
 
     upgrade(directory=current_app.extensions["migrate"].directory)
+
+
+def scoped(query, ids: set[int] | None, column):
+    """``query`` limited to rows whose ``column`` is in ``ids``; None means no limit (a site
+    manager sees their sites, an admin all). An empty set matches nothing."""
+    return query if ids is None else query.where(column.in_(ids or {-1}))

@@ -163,6 +163,11 @@ def handle_database_error(error: sa_exc.DBAPIError | sa_exc.TimeoutError) -> Res
     ``pool_pre_ping``, so the request after the database returns gets a fresh connection:
     no restart needed. The request's transaction is rolled back by core.requests.
     """
+    if isinstance(error, sa_exc.DataError):
+        # The database refused a value (out of range, malformed) that a schema let through:
+        # the client's input, so a 400 — and a bug to fix in that schema, hence the log.
+        log.warning("database refused a value: %s", str(error.orig).splitlines()[0][:200])
+        return _respond(error_payload(400, "A value is out of range or malformed.", "输入的值超出范围或格式不正确。"))
     if not is_outage(error):
         return handle_unexpected(error)
     log.error("database unavailable: %s", error.__class__.__name__)

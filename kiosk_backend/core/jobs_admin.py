@@ -6,6 +6,7 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 from ..extensions import db
 from . import outbox
 from .requests import require_role
+from .web import db_id
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 
@@ -24,5 +25,5 @@ def page():
 @bp.post("/retry")
 def retry():
     """Give a dead message a fresh set of attempts (audited); the request's commit relays it."""
-    outbox.retry(db.session, request.form.get("message_id", type=int), actor=g.actor)
+    outbox.retry(db.session, request.form.get("message_id", type=db_id), actor=g.actor)
     return redirect(url_for("admin.jobs.page"))

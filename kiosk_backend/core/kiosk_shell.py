@@ -1,12 +1,28 @@
-"""The kiosk's frame, free of any domain: home-screen tile registry, the offline page,
-the service worker that shows it when the backend cannot be reached, and a ping."""
+"""The kiosk's frame, free of any domain: how a kiosk presents its credential, the
+home-screen tile registry, the offline page, the service worker that shows it when the
+backend cannot be reached, and a ping."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, Response, abort, current_app, g, render_template, send_from_directory
+from flask import Blueprint, Response, abort, current_app, g, render_template, request, send_from_directory
 
 bp = Blueprint("shell", __name__)
+
+# A kiosk browser holds its credential in this HttpOnly cookie, set at activation; device
+# agents send "Authorization: Kiosk <credential>" instead. The fleet checks it; the rate
+# limiter counts by it.
+CREDENTIAL_COOKIE = "kiosk_credential"
+CREDENTIAL_MAX_AGE = 5 * 365 * 24 * 3600
+AUTH_SCHEME = "kiosk"
+
+
+def credential_from_request() -> str | None:
+    """The kiosk credential this request carries (the header wins over the cookie), or None."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == AUTH_SCHEME and value.strip():
+        return value.strip()
+    return request.cookies.get(CREDENTIAL_COOKIE) or None
 
 
 @dataclass(frozen=True)

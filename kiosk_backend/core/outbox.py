@@ -244,7 +244,12 @@ def run(session: Session, message_id: int, *, policy: Policy = Policy(), now=utc
         session.rollback()  # our lease expired and another worker took over: its result counts
         log.warning("outbox %s: lease lost during attempt %s; result discarded", message_id, attempt)
         return SKIPPED
-    session.commit()
+    try:
+        session.commit()
+    except Exception as exc:
+        session.rollback()
+        log.warning("outbox %s %s:%s attempt %s could not commit: %s", message_id, topic, key, attempt, exc)
+        return _failed(session, message_id, attempt, exc, policy=policy, now=now, rand=rand)
     return Outcome(DONE)
 
 
@@ -324,12 +329,14 @@ def retry(session: Session, message_id: int | None, *, actor: Actor | str, now=u
     message = session.get(OutboxMessage, message_id) if message_id is not None else None
     if message is None:
         raise NotFound("No such message.", "没有找到该消息。")
-    if message.state != DEAD:
+    details = {"topic": message.topic, "key": message.key, "attempts": message.attempts,
+               "last_error": (message.last_error or "")[:200]}
+    # One conditional UPDATE: two admins pressing retry at once start it once.
+    if not MESSAGE_LIFECYCLE.advance(session, OutboxMessage, message.id, PENDING, where=[OutboxMessage.state == DEAD],
+                                     attempts=0, next_attempt_at=now(), lease_until=None):
         raise Conflict("Only dead messages can be retried.", "只能重试已停止重试的消息。")
-    audit.record(session, actor=actor, action="outbox.retry", target=f"outbox:{message.id}",
-                 details={"topic": message.topic, "key": message.key, "attempts": message.attempts,
-                          "last_error": (message.last_error or "")[:200]}, now=now)
-    message.state, message.attempts, message.next_attempt_at, message.lease_until = PENDING, 0, now(), None
+    audit.record(session, actor=actor, action="outbox.retry", target=f"outbox:{message.id}", details=details, now=now)
     session.flush()
+    session.refresh(message)
     relay_after_commit(session, message.id)
     return message

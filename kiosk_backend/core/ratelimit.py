@@ -33,9 +33,7 @@ from flask_limiter import Limiter
 from limits.storage import storage_from_string
 from limits.strategies import STRATEGIES, RateLimiter
 
-# The kiosk credential as fleet.kiosk reads it (tests/core/test_ratelimit.py pins the two).
-KIOSK_CREDENTIAL_COOKIE = "kiosk_credential"
-KIOSK_AUTH_SCHEME = "kiosk"
+from .kiosk_shell import credential_from_request
 
 _APP_STATE = "kiosk_ratelimit"
 
@@ -55,22 +53,14 @@ def by_username() -> str:
     return "user:" + request.form.get("username", "").strip().casefold()[:64]
 
 
-def kiosk_credential() -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == KIOSK_AUTH_SCHEME and value.strip():
-        return value.strip()
-    return request.cookies.get(KIOSK_CREDENTIAL_COOKIE) or None
-
-
 def by_kiosk() -> str:
     """The kiosk as the owner of the credential it sends, without asking the database: a
     digest, so that no credential is written to the limit store."""
-    return "kiosk:" + hashlib.sha256((kiosk_credential() or "").encode()).hexdigest()[:32]
+    return "kiosk:" + hashlib.sha256((credential_from_request() or "").encode()).hexdigest()[:32]
 
 
 def _no_kiosk() -> bool:
-    return kiosk_credential() is None  # phones and browsers without a credential: the IP limit still applies
+    return credential_from_request() is None  # phones and browsers without a credential: the IP limit still applies
 
 
 def setting(name: str) -> Callable[[], str]:

@@ -1,9 +1,15 @@
 """The request life cycle shared by every surface: who is asking, and one commit per request.
 
-- ``client_ip()``: the caller's address (``request.remote_addr``; a proxy in front is
-  trusted only through werkzeug's ProxyFix, configured by KIOSK_PROXY_COUNT).
-- ``current_actor()``: the Actor the surface's authentication hook set on ``g.actor``.
+- ``client_ip()``: the caller's address (``request.remote_addr``).
 - ``require_role(*roles)``: 403 unless the signed-in staff member has one of ``roles``.
+- One commit per request: after the view (and after the blueprints' own after_request
+  hooks, which Flask always runs first), a response below 400 is committed and anything
+  else rolled back; a failing commit becomes the error response for that failure.
+- ``independent_session()``: a tiny transaction of its own for records that must outlive
+  a refused request (failed-login counts, usage counters).
+
+Each surface's authentication hook sets ``g.actor`` (core.actors.Actor); views pass it
+to services as ``actor=``.
 """
 from __future__ import annotations
 
@@ -15,22 +21,13 @@ from flask import Flask, Response, g, request
 from sqlalchemy.orm import Session
 
 from ..extensions import db
-from .actors import Actor
-from .errors import Forbidden, Unauthorized, error_response
+from .errors import Forbidden, error_response
 
 log = logging.getLogger(__name__)
 
 
 def client_ip() -> str | None:
     return request.remote_addr
-
-
-def current_actor() -> Actor:
-    """The authenticated actor of this request. Raises Unauthorized if the surface set none."""
-    actor = getattr(g, "actor", None)
-    if actor is None:
-        raise Unauthorized("Please sign in first.", "请先登录。")
-    return actor
 
 
 def require_role(*roles: str) -> None:
@@ -51,6 +48,8 @@ def _commit_or_rollback(response: Response) -> Response:
     (the database went away, a constraint caught a race) becomes the error response for
     that failure, so a client is never told "done" for something that was not saved.
     """
+    if not db.session.registry.has():
+        return response  # the request never touched the session (a quick heartbeat, a static file)
     session = db.session
     if response.status_code >= 400:
         _rollback_quietly()
@@ -91,7 +90,7 @@ def independent_session() -> Iterator[Session]:
 
 
 def init_app(app: Flask) -> None:
-    """Call after every other ``after_request`` hook is registered: Flask runs them
-    last-registered first, so the commit happens before the others add their headers,
+    """Call after the other app-level ``after_request`` hooks are registered: Flask runs
+    those last-registered first, so the commit happens before core.web adds its headers,
     and a replacement error response gets them too."""
     app.after_request(_commit_or_rollback)

@@ -14,7 +14,7 @@ def _surface(name: str, prefix: str) -> Blueprint:
     # A URL under the surface that matches no page still goes through the surface's hooks
     # (its authentication, its template context), so its 404 page is the surface's own:
     # the kiosk's frame with the way home, the console with its menu.
-    bp.add_url_rule("/<path:unknown>", "not_found", _not_found, methods=["GET"])
+    bp.add_url_rule("/<path:unknown>", "not_found", _not_found, methods=["GET", "POST"])
     return bp
 
 

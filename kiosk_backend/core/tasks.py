@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import redis
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
 from huey import RedisHuey, SqliteHuey
@@ -104,7 +105,11 @@ def make_huey(config: Mapping[str, Any], instance_path: str) -> Huey:
     """RedisHuey when KIOSK_REDIS_URL is set, else SqliteHuey in ``instance/tasks.db``."""
     name = config["KIOSK_QUEUE_NAME"]
     if config.get("KIOSK_REDIS_URL"):
-        return RedisHuey(name, url=config["KIOSK_REDIS_URL"], results=False, utc=True)
+        # Timeouts: the relay pushes from inside a request, which must not hang on a Redis
+        # that stopped answering (the sweep re-sends what a failed push lost). The socket
+        # timeout stays above the consumer's 1 s blocking read.
+        pool = redis.ConnectionPool.from_url(config["KIOSK_REDIS_URL"], socket_connect_timeout=1, socket_timeout=5)
+        return RedisHuey(name, connection_pool=pool, results=False, utc=True)
     Path(instance_path).mkdir(parents=True, exist_ok=True)
     return SqliteHuey(name, filename=str(Path(instance_path) / "tasks.db"), results=False, utc=True)
 

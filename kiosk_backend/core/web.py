@@ -119,9 +119,21 @@ class DatabaseId(IntegerConverter):
     PostgreSQL's limit and far beyond any row) matches no route — a 404 like any unknown id,
     instead of an overflow inside the database driver."""
 
-    def __init__(self, map, fixed_digits: int = 0, min: int | None = None, max: int | None = 2**31 - 1,
+    def __init__(self, map, fixed_digits: int = 0, min: int | None = None, max: int | None = 2**31 - 1,  # MAX_ID
                  signed: bool = False):
         super().__init__(map, fixed_digits, min, max, signed)
+
+
+MAX_ID = 2**31 - 1
+
+
+def db_id(text: str) -> int:
+    """An id from a query string or form (``request.args.get("site", type=db_id)``): a whole
+    number a row can have, else ValueError, which ``get(type=…)`` turns into "not given"."""
+    value = int(text)
+    if not 0 < value <= MAX_ID:
+        raise ValueError(f"{text!r} is not an id")
+    return value
 
 
 def init_app(app: Flask) -> None:

@@ -9,6 +9,7 @@ from ..core.clock import utcnow
 from ..core.errors import Invalid
 from ..core.forms import load_form
 from ..core.printing import qr_image
+from ..core.web import db_id
 from ..extensions import db
 from ..sites import divisions
 from ..sites import services as sites
@@ -32,7 +33,7 @@ def grid():
     def text(name):  # PostgreSQL refuses NUL even in a comparison
         return args.get(name, "").replace("\x00", "")[:64] or None
 
-    rows = services.fleet(db.session, site_ids=g.site_ids, status=text("status"), site_id=args.get("site", type=int),
+    rows = services.fleet(db.session, site_ids=g.site_ids, status=text("status"), site_id=args.get("site", type=db_id),
                           profile=text("profile"), q=text("q"))
     counts = dict.fromkeys(STATUS_LABELS, 0)
     for row in rows:
@@ -139,7 +140,7 @@ def usage():
 @bp.get("/usage.json")
 def usage_json():
     args = request.args
-    site_id, kiosk_id = args.get("site", type=int), args.get("kiosk", type=int)
+    site_id, kiosk_id = args.get("site", type=db_id), args.get("kiosk", type=db_id)
     if site_id:
         sites.get_site(db.session, site_id, g.site_ids)
     if kiosk_id:

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from ..core import audit
 from ..core.actors import Actor
 from ..core.clock import utcnow
+from ..core.database import scoped
 from ..core.errors import NotFound
-from ..sites.services import scoped
 from .models import Alert, Kiosk
 from .states import KioskState
 

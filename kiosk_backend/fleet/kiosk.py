@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, g, redirect, render_template
 from ..core import actors, ratelimit
 from ..core.errors import Invalid
 from ..core.i18n import describe_validation_errors
+from ..core.kiosk_shell import CREDENTIAL_COOKIE, CREDENTIAL_MAX_AGE, credential_from_request
 from ..core.requests import client_ip
 from ..extensions import db
 from ..sites import services as sites
@@ -18,18 +19,9 @@ from . import schemas, services
 
 bp = Blueprint("fleet", __name__)
 
-COOKIE = "kiosk_credential"
-COOKIE_MAX_AGE = 5 * 365 * 24 * 3600
+COOKIE, COOKIE_MAX_AGE = CREDENTIAL_COOKIE, CREDENTIAL_MAX_AGE
 # Pages a kiosk can open before it is enrolled, or that must work while the backend is half there.
 OPEN_ENDPOINTS = {"kiosk.fleet.activate", "kiosk.shell.offline", "kiosk.shell.service_worker", "kiosk.shell.ping"}
-
-
-def credential_from_request() -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "kiosk" and value.strip():
-        return value.strip()
-    return request.cookies.get(COOKIE)
 
 
 def profiles() -> dict:

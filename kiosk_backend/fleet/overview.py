@@ -7,8 +7,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ..core.clock import utcnow
+from ..core.database import scoped
 from ..sites.models import Site
-from ..sites.services import scoped
 from .models import Kiosk
 from .states import KioskState, kiosk_status, peripheral_problems
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ..core.clock import LOCAL_TZ, utcnow
-from ..sites.services import scoped
+from ..core.database import scoped
 from .models import Kiosk, UsageEvent
 
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from kiosk_backend.core import outbox, tasks
 from kiosk_backend.core.audit import AuditEntry
 from kiosk_backend.core.clock import utcnow
+from kiosk_backend.core.errors import Conflict
 from kiosk_backend.core.outbox import DEAD, DONE, PENDING, RUNNING, OutboxMessage, Policy
 from tests.conftest import Clock as _Clock
 from tests.conftest import csrf_of, login
@@ -396,3 +397,32 @@ def test_the_console_nav_links_the_jobs_page_for_admins(app, db, make_staff):
     client = app.test_client()
     login(client, "admin")
     assert 'href="/admin/jobs/"' in client.get("/admin/jobs/").text
+
+
+def test_two_retries_of_one_dead_message_start_it_once(app, db, remote):
+    dead = _dead_message(db, remote)
+    outbox.retry(db.session, dead.id, actor="admin")
+    with pytest.raises(Conflict):   # the second admin finds it pending already
+        outbox.retry(db.session, dead.id, actor="li")
+    db.session.commit()
+    retries = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "outbox.retry")).all()
+    assert [entry.actor for entry in retries] == ["admin"] and message(db).state == PENDING
+
+
+def test_a_commit_that_fails_after_the_handler_is_a_failed_attempt_not_a_stuck_message(db, remote, monkeypatch):
+    outbox.enqueue(db.session, TOPIC, {"order": "A1"}, key="k1")
+    db.session.commit()
+    real_commit, calls = db.session.commit, []
+
+    def flaky_commit():
+        calls.append(1)
+        if len(calls) == 2:   # the first commit claims; the second would save "done"
+            raise sa.exc.OperationalError("COMMIT", {}, Exception("server closed the connection"))
+        return real_commit()
+
+    monkeypatch.setattr(db.session, "commit", flaky_commit)
+    outcome = outbox.run(db.session, message(db).id, policy=Policy(max_attempts=3))
+    monkeypatch.undo()
+    row = message(db)
+    assert outcome.state == PENDING and (row.state, row.attempts) == (PENDING, 1)
+    assert "server closed the connection" in row.last_error and row.lease_until is None

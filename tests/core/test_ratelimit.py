@@ -263,12 +263,6 @@ def test_counters_of_one_app_are_not_seen_by_another(limited, make_app):
 
 # ---------------------------------------------------------------- plain functions
 
-def test_the_kiosk_credential_is_read_where_fleet_puts_it():
-    from kiosk_backend.fleet import kiosk
-
-    assert ratelimit.KIOSK_CREDENTIAL_COOKIE == kiosk.COOKIE
-
-
 def test_the_kiosk_key_is_a_digest_not_the_credential(make_app):
     app = make_app(create_schema=False)
     with app.test_request_context("/api/v1/catalog/items", headers={"Authorization": "Kiosk s3cret-credential"}):

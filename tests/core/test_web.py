@@ -31,3 +31,35 @@ def test_a_huge_id_in_the_console_is_the_consoles_404(console):
     client, _csrf = console()
     response = client.get(f"/admin/kiosks/{2**63}")
     assert response.status_code == 404 and response.mimetype == "text/html"
+
+
+def test_an_id_in_a_query_string_or_form_is_bounded_too(app, world):
+    from tests.conftest import login
+
+    client = app.test_client()
+    csrf = login(client, "admin")
+    for huge in (2**31, 2**63, "abc", -1):
+        assert client.get(f"/admin/?site={huge}").status_code == 200            # as if not given
+        assert client.get(f"/admin/usage.json?site={huge}").status_code == 200
+        assert client.post("/admin/jobs/retry", data={"csrf_token": csrf, "message_id": huge}).status_code == 404
+
+
+def test_a_post_to_no_page_is_the_surfaces_404(kiosk_client):
+    response = kiosk_client.post("/kiosk/no/such/form")
+    assert response.status_code == 404 and response.mimetype == "text/html"
+
+
+def test_a_value_the_database_refuses_is_a_400_not_a_500(make_app):
+    import sqlalchemy as sa
+    from flask import Blueprint
+
+    app = make_app(create_schema=False)
+    bp = Blueprint("refused", __name__)
+
+    @bp.get("/api/v1/_refused")
+    def refused():
+        raise sa.exc.DataError("INSERT …", {}, Exception("integer out of range"))
+
+    app.register_blueprint(bp)
+    response = app.test_client().get("/api/v1/_refused")
+    assert response.status_code == 400 and response.get_json()["message_zh"]
