@@ -127,7 +127,8 @@ def _demo_staff() -> None:
 
     for (username, password), role in ((DEMO_ADMIN, "admin"), (DEMO_MANAGER, "site_manager")):
         if not db.session.scalar(sa.select(StaffUser.id).where(StaffUser.username == username)):
-            user = identity.create_staff(db.session, username=username, password=password, role=role)
+            user = identity.create_staff(db.session, username=username, password=password, role=role,
+                                         actor=actors.SYSTEM)
             if role == "site_manager":
                 first = db.session.scalar(sa.select(Site).where(Site.code == "JZ01"))
                 identity.assign_sites(db.session, user, [first.id], actor=actors.SYSTEM)
@@ -224,16 +225,17 @@ def create_admin(username: str, password: str | None, role: str, site_codes: tup
     if missing:
         raise click.ClickException(f"Unknown site code(s): {', '.join(sorted(missing))} / 网点编号不存在")
 
+    actor = actors.cli()
     if not password:
         if not sys.stdin.isatty():
             raise click.UsageError("No terminal to ask for a password: pass --password or set KIOSK_ADMIN_PASSWORD.")
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        user = identity.create_staff(db.session, username=username, password=password, role=role)
+        user = identity.create_staff(db.session, username=username, password=password, role=role, actor=actor)
     except DomainError as exc:
         raise click.ClickException(f"{exc.message} / {exc.message_zh}") from None
     if sites:
-        identity.assign_sites(db.session, user, [site.id for site in sites], actor="cli")
+        identity.assign_sites(db.session, user, [site.id for site in sites], actor=actor)
     db.session.commit()
     click.echo(f"created {role} {username}" + (f" for {', '.join(site_codes)}" if site_codes else ""))
 
@@ -254,7 +256,7 @@ def token_create(username: str, name: str, days: int):
     from .identity import services as identity
 
     try:
-        token = identity.issue_token(db.session, username=username, name=name, days=days or None)
+        token = identity.issue_token(db.session, username=username, name=name, days=days or None, actor=actors.cli())
     except DomainError as exc:
         raise click.ClickException(f"{exc.message} / {exc.message_zh}") from None
     db.session.commit()

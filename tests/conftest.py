@@ -195,8 +195,8 @@ def demo_catalog(db):
 def admin_token(db):
     from kiosk_backend.identity import services as identity
 
-    identity.create_staff(db.session, username="admin", password="correct horse battery", role="admin")
-    token = identity.issue_token(db.session, username="admin", name="tests")
+    identity.create_staff(db.session, username="admin", password="correct horse battery", role="admin", actor=SYSTEM)
+    token = identity.issue_token(db.session, username="admin", name="tests", actor=SYSTEM)
     db.session.commit()
     return token
 
@@ -313,7 +313,7 @@ def make_staff(db):
         db.session.add(user)
         db.session.flush()
         if sites:
-            identity.assign_sites(db.session, user, [s.id for s in sites], actor="test")
+            identity.assign_sites(db.session, user, [s.id for s in sites], actor=SYSTEM)
         db.session.commit()
         return user
 

@@ -82,6 +82,17 @@ def test_create_admin_and_token(runner):
     assert "at least" in runner.invoke(args=["create-admin", "x", "--password", "short"]).output
 
 
+def test_create_admin_and_token_create_are_audited_as_the_cli_without_the_token(runner):
+    from kiosk_backend.core import audit
+
+    assert runner.invoke(args=["create-admin", "admin", "--password", "a long passphrase"]).exit_code == 0
+    token = runner.invoke(args=["token", "create", "admin", "--name", "import script"]).output.strip().splitlines()[-1]
+    entries = list(reversed(audit.search(db.session)))
+    assert [(e.actor, e.action, e.target) for e in entries] == [("system:cli", "staff.create", "staff:admin"),
+                                                                ("system:cli", "token.create", "staff:admin")]
+    assert token not in repr([e.details for e in entries])
+
+
 def test_create_admin_without_a_terminal_says_how_to_pass_the_password(runner):
     result = runner.invoke(args=["create-admin", "admin"], input="")
     assert result.exit_code != 0 and "KIOSK_ADMIN_PASSWORD" in result.output

@@ -55,6 +55,7 @@ def wait_until_up(base: str, process: subprocess.Popen, *, log: Path, seconds: f
 @pytest.fixture(scope="module")
 def servers(make_app, databases, tmp_path_factory):
     """Two gunicorn servers on one new PostgreSQL schema, an admin bearer token for it."""
+    from kiosk_backend.core.actors import SYSTEM
     from kiosk_backend.extensions import db
     from kiosk_backend.identity import services as identity
 
@@ -62,8 +63,9 @@ def servers(make_app, databases, tmp_path_factory):
     url = databases.new_url()
     app = make_app(DATABASE_URL=url)
     with app.app_context():
-        identity.create_staff(db.session, username="admin", password="correct horse battery", role="admin")
-        token = identity.issue_token(db.session, username="admin", name="scale-out test")
+        identity.create_staff(db.session, username="admin", password="correct horse battery", role="admin",
+                              actor=SYSTEM)
+        token = identity.issue_token(db.session, username="admin", name="scale-out test", actor=SYSTEM)
         db.session.commit()
 
     prefix = f"kiosk-scale-{uuid.uuid4().hex[:10]}"

@@ -17,9 +17,12 @@ from .models import ROLES, AdminSession, ApiToken, StaffUser, staff_site
 MIN_PASSWORD = 10
 
 
-def create_staff(session: Session, *, username: str, password: str, role: str = "admin",
+def create_staff(session: Session, *, username: str, password: str, actor: Actor, role: str = "admin",
                  display_name: str | None = None) -> StaffUser:
-    """Create a staff account. Raises Conflict (username taken), Invalid (weak password, role)."""
+    """Create a staff account, audited as "staff.create" by ``actor``.
+
+    Raises Conflict (username taken), Invalid (weak password, role).
+    """
     if role not in ROLES:
         raise Invalid(f"Unknown role {role!r}.", f"未知角色 {role!r}。")
     if len(password) < MIN_PASSWORD:
@@ -29,18 +32,28 @@ def create_staff(session: Session, *, username: str, password: str, role: str = 
     user = StaffUser(username=username, password_hash=generate_password_hash(password, method="scrypt"),
                      role=role, display_name=display_name)
     session.add(user)
+    audit.record(session, actor=actor, action="staff.create", target=f"staff:{username}", details={"role": role})
     session.flush()
     return user
 
 
-def issue_token(session: Session, *, username: str, name: str, days: int | None = 90, now=utcnow) -> str:
-    """Create an API token for ``username``; the plain token is returned once and never stored."""
+def issue_token(session: Session, *, username: str, name: str, actor: Actor, days: int | None = 90,
+                now=utcnow) -> str:
+    """Create an API token for ``username``, audited as "token.create" by ``actor``.
+
+    The plain token is returned once and never stored nor logged (the audit entry names
+    the token's id and purpose). Raises NotFound (no such account).
+    """
     user = session.scalar(sa.select(StaffUser).where(StaffUser.username == username))
     if user is None:
         raise NotFound(f"No staff account {username}.", f"没有账号 {username}。")
     token = new_token()
-    session.add(ApiToken(staff_id=user.id, name=name, token_hash=token_hash(token),
-                         expires_at=now() + timedelta(days=days) if days else None))
+    record = ApiToken(staff_id=user.id, name=name, token_hash=token_hash(token),
+                      expires_at=now() + timedelta(days=days) if days else None)
+    session.add(record)
+    session.flush()
+    audit.record(session, actor=actor, action="token.create", target=f"staff:{username}",
+                 details={"token_id": record.id, "name": name, "days": days}, now=now)
     session.flush()
     return token
 
@@ -55,11 +68,16 @@ def authenticate_token(session: Session, token: str, *, now=utcnow) -> StaffUser
     return record.staff
 
 
-def revoke_token(session: Session, token_id: int, *, now=utcnow) -> None:
+def revoke_token(session: Session, token_id: int, *, actor: Actor, now=utcnow) -> None:
+    """Revoke an API token at once, audited as "token.revoke" by ``actor``; revoking a
+    revoked token changes (and records) nothing. Raises NotFound."""
     record = session.get(ApiToken, token_id)
     if record is None:
         raise NotFound("No such token.", "没有该令牌。")
-    record.revoked_at = record.revoked_at or now()
+    if record.revoked_at is None:
+        record.revoked_at = now()
+        audit.record(session, actor=actor, action="token.revoke", target=f"staff:{record.staff.username}",
+                     details={"token_id": record.id, "name": record.name}, now=now)
     session.flush()
 
 
@@ -159,7 +177,8 @@ def site_scope(session: Session, staff: StaffUser) -> set[int] | None:
     return set(session.scalars(sa.select(staff_site.c.site_id).where(staff_site.c.staff_id == staff.id)))
 
 
-def assign_sites(session: Session, staff: StaffUser, site_ids: list[int], *, actor: str) -> None:
+def assign_sites(session: Session, staff: StaffUser, site_ids: list[int], *, actor: Actor) -> None:
+    """Set the sites a staff member looks after (replacing the old set), audited as "staff.sites"."""
     session.execute(sa.delete(staff_site).where(staff_site.c.staff_id == staff.id))
     if site_ids:
         session.execute(sa.insert(staff_site), [{"staff_id": staff.id, "site_id": s} for s in site_ids])

@@ -161,11 +161,12 @@ ADMIN = {"username": "admin", "password": "correct horse battery"}
 @pytest.fixture(scope="session")
 def admin_account(kiosk_app):
     """An admin account on the live server (made once per session)."""
+    from kiosk_backend.core.actors import SYSTEM
     from kiosk_backend.extensions import db
     from kiosk_backend.identity import services as identity
 
     with kiosk_app.app_context():
-        identity.create_staff(db.session, role="admin", **ADMIN)
+        identity.create_staff(db.session, role="admin", actor=SYSTEM, **ADMIN)
         db.session.commit()
         db.session.remove()
     return ADMIN

@@ -135,10 +135,11 @@ def test_import_needs_a_bearer_token(client, db):
 
 
 def test_import_is_for_admins_only(client, db):
+    from kiosk_backend.core.actors import SYSTEM
     from kiosk_backend.identity import services as identity
 
-    identity.create_staff(db.session, username="helper1", password="long enough pw", role="helper")
-    token = identity.issue_token(db.session, username="helper1", name="t")
+    identity.create_staff(db.session, username="helper1", password="long enough pw", role="helper", actor=SYSTEM)
+    token = identity.issue_token(db.session, username="helper1", name="t", actor=SYSTEM)
     db.session.commit()
     assert upload(client, token, as_json(item_row())).status_code == 403
 
