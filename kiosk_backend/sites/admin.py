@@ -17,8 +17,13 @@ from .schemas import WEEKDAYS, SiteForm
 bp = Blueprint("sites", __name__, url_prefix="/sites")
 
 
+@bp.before_request
+def _admins_only():
+    """Adding and editing sites is for admins; site managers see their sites in the fleet pages."""
+    require_role("admin")
+
+
 def _form_context(site_id: int | None = None) -> dict:
-    require_role("admin")  # adding and editing sites is for admins, as the pages show
     site = services.get_site(db.session, site_id, g.site_ids) if site_id is not None else None
     return {"site": site, "kinds": SITE_KINDS, "weekdays": WEEKDAYS, "provinces": divisions.children(None)}
 

@@ -6,8 +6,10 @@ import re
 
 import pytest
 import sqlalchemy as sa
+from flask import g
 
 from kiosk_backend.core import audit
+from kiosk_backend.sites import admin as sites_admin
 from kiosk_backend.sites.models import Site
 from tests.conftest import login, site_form
 
@@ -101,3 +103,13 @@ def test_a_trailing_newline_or_wide_digits_do_not_slip_through_the_site_form(app
     response = client.post("/admin/sites/new", data={"csrf_token": csrf, **site_form(code="JZ09"), field: value})
     assert response.status_code == 422
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Site)) == 0
+
+
+def test_the_admins_only_check_is_the_blueprints_and_the_form_context_only_gathers(app, db, site, make_staff):
+    """Who may use the site forms is decided before any view runs, not inside a helper
+    that gathers the template's variables."""
+    manager = make_staff("li", role="site_manager", sites=[site])
+    assert sites_admin._admins_only in app.before_request_funcs["admin.sites"]
+    with app.test_request_context(f"/admin/sites/{site.id}/edit"):
+        g.staff, g.site_ids = manager, {site.id}
+        assert sites_admin._form_context(site.id)["site"].id == site.id
