@@ -123,14 +123,14 @@ def _demo_staff() -> None:
     fleet: staff accounts belong to identity, which the fleet must not import."""
     from .identity import services as identity
     from .identity.models import StaffUser
-    from .sites.models import Site
+    from .sites import services as sites
 
     for (username, password), role in ((DEMO_ADMIN, "admin"), (DEMO_MANAGER, "site_manager")):
         if not db.session.scalar(sa.select(StaffUser.id).where(StaffUser.username == username)):
             user = identity.create_staff(db.session, username=username, password=password, role=role,
                                          actor=actors.SYSTEM)
             if role == "site_manager":
-                first = db.session.scalar(sa.select(Site).where(Site.code == "JZ01"))
+                first = sites.get_site_by_code(db.session, "JZ01")
                 identity.assign_sites(db.session, user, [first.id], actor=actors.SYSTEM)
 
 
@@ -218,10 +218,10 @@ def create_admin(username: str, password: str | None, role: str, site_codes: tup
     """Create a staff account (admin by default; site managers with --site)."""
     from .core.errors import DomainError
     from .identity import services as identity
-    from .sites.models import Site
+    from .sites import services as site_services
 
-    sites = db.session.scalars(sa.select(Site).where(Site.code.in_(site_codes))).all() if site_codes else []
-    missing = set(site_codes) - {site.code for site in sites}
+    sites = site_services.sites_by_codes(db.session, site_codes)
+    missing = set(site_codes) - sites.keys()
     if missing:
         raise click.ClickException(f"Unknown site code(s): {', '.join(sorted(missing))} / 网点编号不存在")
 
@@ -235,7 +235,7 @@ def create_admin(username: str, password: str | None, role: str, site_codes: tup
     except DomainError as exc:
         raise click.ClickException(f"{exc.message} / {exc.message_zh}") from None
     if sites:
-        identity.assign_sites(db.session, user, [site.id for site in sites], actor=actor)
+        identity.assign_sites(db.session, user, [site.id for site in sites.values()], actor=actor)
     db.session.commit()
     click.echo(f"created {role} {username}" + (f" for {', '.join(site_codes)}" if site_codes else ""))
 

@@ -131,3 +131,21 @@ def test_a_site_manager_is_created_for_named_sites(runner, make_site):
     user = db.session.scalar(sa.select(StaffUser).where(StaffUser.username == "li"))
     assert identity.site_scope(db.session, user) == {site.id}
     assert runner.invoke(args=["create-admin", "wu", "--password", "a long passphrase", "--site", "NOPE"]).exit_code != 0
+
+
+def test_create_admin_names_only_the_unknown_site_codes(runner, make_site, site2):
+    make_site()
+    result = runner.invoke(args=["create-admin", "wu", "--password", "a long passphrase", "--role", "site_manager",
+                                 "--site", "JZ01", "--site", "NOPE", "--site", "JZ02", "--site", "ALSO"])
+    assert result.exit_code != 0 and "Unknown site code(s): ALSO, NOPE" in result.output
+
+
+@pytest.mark.parametrize("module", ["cli.py", "fleet/cli.py"])
+def test_the_commands_reach_sites_through_its_services_only(module):
+    """DESIGN.md: a domain calls another only through its services (no Site queries here)."""
+    from pathlib import Path
+
+    import kiosk_backend
+
+    source = (Path(kiosk_backend.__file__).parent / module).read_text(encoding="utf-8")
+    assert "sites.models" not in source and "Site.code" not in source

@@ -8,7 +8,6 @@ from flask.cli import with_appcontext
 from ..core.actors import SYSTEM
 from ..extensions import db
 from ..sites import services as sites
-from ..sites.models import Site
 from . import services
 from .models import Kiosk
 
@@ -55,7 +54,7 @@ def prepare_demo_fleet(base_url: str) -> list[str]:
     for spec in DEMO_SITES:
         spec = dict(spec)
         profile = spec.pop("profile")
-        site = db.session.scalar(sa.select(Site).where(Site.code == spec["code"]))
+        site = sites.get_site_by_code(db.session, spec["code"])
         if site is None:
             hours = dict.fromkeys(("mon", "tue", "wed", "thu", "fri"), WEEKDAY_HOURS) | {"sat": [["09:00", "12:00"]], "sun": []}
             site = sites.create_site(db.session, actor=SYSTEM, opening_hours=hours,

@@ -7,7 +7,7 @@ errors; the caller commits. ``site_ids`` arguments scope a site manager to their
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -17,18 +17,28 @@ from sqlalchemy.orm import Session
 from ..core import audit
 from ..core.actors import Actor
 from ..core.clock import LOCAL_TZ, utcnow
+from ..core.database import scoped
 from ..core.errors import Conflict, Invalid, NotFound
 from . import divisions
 from .models import Site
 from .schemas import WEEKDAYS
 
 
-def scoped(query, site_ids: set[int] | None, column):
-    return query if site_ids is None else query.where(column.in_(site_ids or {-1}))
-
-
 def list_sites(session: Session, site_ids: set[int] | None = None) -> list[Site]:
     return list(session.scalars(scoped(sa.select(Site).order_by(Site.code), site_ids, Site.id)))
+
+
+def get_site_by_code(session: Session, code: str) -> Site | None:
+    """The site with this code (codes are unique), or None."""
+    return session.scalar(sa.select(Site).where(Site.code == code))
+
+
+def sites_by_codes(session: Session, codes: Iterable[str]) -> dict[str, Site]:
+    """The sites with these codes, by code; codes without a site are left out."""
+    codes = set(codes)
+    if not codes:
+        return {}
+    return {site.code: site for site in session.scalars(sa.select(Site).where(Site.code.in_(codes)))}
 
 
 def get_site(session: Session, site_id: int, site_ids: set[int] | None = None) -> Site:

@@ -61,6 +61,16 @@ def test_updating_a_site_checks_the_merged_division_codes_and_audits_changed_fie
     assert entry.details == {"fields": ["county_code", "name"]}
 
 
+def test_a_site_is_found_by_its_code_or_none(db, site):
+    assert sites.get_site_by_code(db.session, "JZ01") == site
+    assert sites.get_site_by_code(db.session, "NOPE") is None
+
+
+def test_sites_by_codes_leaves_out_unknown_codes(db, site, site2):
+    assert sites.sites_by_codes(db.session, ["JZ02", "JZ01", "NOPE", "JZ01"]) == {"JZ01": site, "JZ02": site2}
+    assert sites.sites_by_codes(db.session, []) == {}
+
+
 def test_get_site_hides_other_sites_from_a_manager(db, site, site2):
     assert sites.get_site(db.session, site.id, {site.id}) is site
     with pytest.raises(NotFound):
