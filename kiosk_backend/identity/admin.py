@@ -8,6 +8,7 @@ from flask import Blueprint, abort, g, redirect, render_template, request, url_f
 from ..core import actors, audit, ratelimit
 from ..core.errors import Forbidden
 from ..core.requests import client_ip, independent_session, require_role
+from ..core.web import db_id
 from ..extensions import db
 from . import services
 
@@ -98,7 +99,7 @@ def audit_log():
     def text(name):  # PostgreSQL refuses NUL even in a comparison
         return args.get(name, "").replace("\x00", "")[:200] or None
 
-    before = args.get("before", type=int)
+    before = args.get("before", type=db_id)
     entries = audit.search(db.session, actor=text("actor"), action=text("action"), target=text("target"),
                            before_id=before, limit=100)
     return render_template("admin/audit.html", entries=entries, args=args)

@@ -63,3 +63,11 @@ def test_a_value_the_database_refuses_is_a_400_not_a_500(make_app):
     app.register_blueprint(bp)
     response = app.test_client().get("/api/v1/_refused")
     assert response.status_code == 400 and response.get_json()["message_zh"]
+
+
+def test_the_audit_log_page_ignores_an_impossible_cursor(app, world):
+    from tests.conftest import login
+
+    client = app.test_client()
+    login(client, "admin")
+    assert client.get(f"/admin/audit?before={2**63}").status_code == 200
