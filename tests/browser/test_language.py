@@ -47,6 +47,7 @@ def test_the_elder_switch_enlarges_everything_and_is_remembered(new_page, live_s
     expect(page.locator("body")).to_have_class(re.compile(r"\belder\b"))
     page.get_by_role("link", name=re.compile("按主题找")).click()
     expect(page.locator("body")).to_have_class(re.compile(r"\belder\b"))
+    page.wait_for_load_state("load")  # the body's class comes with the HTML, its size with the stylesheet
     elder = page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
     assert elder >= 30 > normal >= 24
     page.get_by_role("link", name="标准版").click()
