@@ -151,7 +151,10 @@ def handle_http_exception(error: HTTPException) -> Response:
         message, message_zh = describe_validation_errors(errors)
     else:
         message, message_zh = http_message(code, data.get("message"))
-    headers = dict(data.get("headers") or {})
+    # The exception's own headers (Allow on a 405, WWW-Authenticate, Retry-After), then any
+    # a flask-smorest abort() carried; the body is ours, so not its Content-Type.
+    headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
+    headers.update(data.get("headers") or {})
     return _respond(error_payload(code, message, message_zh, errors), headers)
 
 

@@ -219,3 +219,14 @@ def test_a_constraint_that_catches_a_race_at_flush_is_a_409_as_at_commit(make_ap
     app.config["PROPAGATE_EXCEPTIONS"] = False
     response = app.test_client().post("/api/v1/_test_race")
     assert response.status_code == 409 and response.get_json()["message_zh"]
+
+
+@pytest.mark.parametrize("method,path,allowed", [
+    ("POST", "/api/v1/catalog/items", {"GET", "HEAD", "OPTIONS"}),
+    ("DELETE", "/admin/login", {"GET", "HEAD", "OPTIONS", "POST"}),
+    ("PUT", "/kiosk/activate", {"GET", "HEAD", "OPTIONS", "POST"}),
+])
+def test_a_405_says_which_methods_are_allowed(client, method, path, allowed):
+    response = client.open(path, method=method)
+    assert response.status_code == 405
+    assert {m.strip() for m in response.headers["Allow"].split(",")} == allowed
