@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, redirect, url_for
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import extensions
 from .config import load_config
@@ -35,6 +36,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.from_mapping(load_config(app.instance_path, config))
     app.json.ensure_ascii = False  # Chinese stays readable in JSON responses
+    hops = int(app.config.get("KIOSK_PROXY_COUNT") or 0)
+    if hops:
+        # Behind that many trusted proxies (a TLS load balancer): their X-Forwarded-For,
+        # -Proto, -Host and -Port are believed, so cookies get Secure and client_ip() is the
+        # resident's address. Never set it higher than the real number of proxies.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     # Logging is configured by the entry point (kiosk CLI, kiosk_backend.wsgi), not here.
 
     # Data and plumbing.

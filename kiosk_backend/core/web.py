@@ -38,6 +38,9 @@ def _after_request(response: Response) -> Response:
         headers.setdefault("X-Frame-Options", "DENY")
         # Kiosks are shared screens: never let the back button or a cache show a page again.
         headers["Cache-Control"] = "no-store"
+    if request.is_secure:
+        # Served over HTTPS (directly or through a trusted proxy, see KIOSK_PROXY_COUNT): stay there.
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     # Persist explicit choices made through ?lang= / ?elder= so later pages follow them.
     if "lang" in request.args and request.args["lang"] in LANGUAGES:
         response.set_cookie("lang", request.args["lang"], samesite="Lax", httponly=True)

@@ -84,7 +84,8 @@ def rotate():
     """Swap this kiosk's credential for a new one; the old one stops working at once."""
     credential = services.rotate_credential(db.session, g.kiosk, actor=g.actor)
     response = jsonify({"kiosk_number": g.kiosk.number, "state": g.kiosk.state, "credential": credential})
-    response.set_cookie(COOKIE, credential, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Strict", path="/")
+    response.set_cookie(COOKIE, credential, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Strict",
+                        secure=request.is_secure, path="/")
     return response
 
 
