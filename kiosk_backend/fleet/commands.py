@@ -20,6 +20,8 @@ COMMAND_TTL_MINUTES = {"reload": 10, "maintenance_on": 60, "maintenance_off": 60
                        "apply_settings": 60}
 # Commands that would interrupt a resident; they wait while a session is active unless forced.
 INTERRUPTING = {"reload", "maintenance_on"}
+# Commands whose acknowledgement changes the kiosk row (maintenance, settings).
+APPLIED_TO_KIOSK = {"maintenance_on", "maintenance_off", "apply_settings"}
 SETTINGS_KEYS = {"idle_timeout_seconds": (int, 30, 600), "idle_warning_seconds": (int, 20, 120),
                  "elder_mode_default": (bool, None, None), "font_scale": (float, 0.8, 2.0)}
 
@@ -119,6 +121,13 @@ def ack_command(session: Session, kiosk: Kiosk, command_id: int, *, actor: Actor
             command.state = CommandState.EXPIRED.value
         session.flush()
         raise Conflict("This command has expired.", "该指令已过期。")
+    if command.kind in APPLIED_TO_KIOSK:
+        # Parallel acks of different commands would each merge into a stale copy of the kiosk
+        # (lost settings): lock its row and re-read it first. Kiosk before command, as a heartbeat
+        # does (it locks the kiosk, then marks commands delivered), so the two cannot deadlock.
+        from .heartbeats import _lock_and_reload  # heartbeats imports this module
+
+        _lock_and_reload(session, kiosk)
     # One conditional UPDATE: of two acknowledgements racing, one applies the command.
     if COMMAND_LIFECYCLE.advance(session, KioskCommand, command.id, CommandState.ACKED, acked_at=now()):
         if command.kind == "maintenance_on":

@@ -169,6 +169,26 @@ def test_concurrent_acks_of_one_command_all_succeed_and_apply_it_once(app, db, m
     assert db.session.get(Kiosk, kiosk.id).settings == {"font_scale": 1.5}
 
 
+def test_concurrent_acks_of_different_settings_commands_keep_every_key(app, db, make_kiosk):
+    kiosk, credential = make_kiosk()
+    payloads = [{"idle_timeout_seconds": 90}, {"idle_warning_seconds": 45}, {"elder_mode_default": True},
+                {"font_scale": 1.5}]
+    command_ids = [commands.issue_command(db.session, kiosk, kind="apply_settings", actor="wang", payload=p).id
+                   for p in payloads]
+    db.session.commit()
+
+    def work(i):
+        me = services.authenticate(db.session, credential)
+        acked = commands.ack_command(db.session, me, command_ids[i])
+        db.session.commit()
+        return acked.state
+
+    assert run_in_threads(app, 4, work) == ["acked"] * 4
+    db.session.expire_all()
+    assert db.session.get(Kiosk, kiosk.id).settings == {
+        "idle_timeout_seconds": 90, "idle_warning_seconds": 45, "elder_mode_default": True, "font_scale": 1.5}
+
+
 def test_acknowledging_apply_settings_merges_them_into_the_kiosks_settings(db, make_kiosk):
     kiosk, _ = make_kiosk()
     first = commands.issue_command(db.session, kiosk, kind="apply_settings", actor="wang",
