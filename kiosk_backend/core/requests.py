@@ -14,7 +14,7 @@ to services as ``actor=``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from flask import Flask, Response, g, request
@@ -47,20 +47,39 @@ def _commit_or_rollback(response: Response) -> Response:
     Views and before_request hooks never commit; services only flush. A failing commit
     (the database went away, a constraint caught a race) becomes the error response for
     that failure, so a client is never told "done" for something that was not saved.
+    Then the writes queued with :func:`record_after_request` run.
     """
+    response = _end_transaction(response)
+    for write in g.pop("_records_after", ()):
+        try:
+            with independent_session() as side:
+                write(side)
+        except Exception:  # a record about the request must never change its answer
+            log.warning("record after request failed", exc_info=True)
+    return response
+
+
+def _end_transaction(response: Response) -> Response:
     if not db.session.registry.has():
         return response  # the request never touched the session (a quick heartbeat, a static file)
-    session = db.session
     if response.status_code >= 400:
         _rollback_quietly()
         return response
     try:
-        session.commit()
+        db.session.commit()
     except Exception as exc:
         _rollback_quietly()
         log.warning("commit failed: %s", exc.__class__.__name__)
         return error_response(exc)
     return response
+
+
+def record_after_request(write: Callable[[Session], None]) -> None:
+    """Run ``write(session)`` in a transaction of its own once this request's transaction has
+    ended, committed or rolled back: for the record of a refusal (a refused activation, a
+    failed login), which the refused request's rollback must not take with it. Waiting for
+    the end also means it never waits on the request's own write lock (SQLite)."""
+    g.setdefault("_records_after", []).append(write)
 
 
 def _rollback_quietly() -> None:

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, request
 from werkzeug.routing import IntegerConverter
 
 from .clock import LOCAL_TZ
+from .errors import Forbidden
 from .i18n import LANGUAGES, negotiate_language, translate
 
 # No inline script or style anywhere: every page loads its JS and CSS from /static.
@@ -20,12 +22,32 @@ CSP = (
 def _before_request() -> None:
     if request.path.startswith("/api/"):
         return  # JSON clients get both languages in every error; no cookies to read
+    if request.method not in SAFE_METHODS and not same_origin():
+        # Forms posted from another site: the console login and kiosk activation have no
+        # session (so no CSRF token) yet, and browsers always say where a POST comes from.
+        raise Forbidden("This form was sent from another site.", "该表单来自其他网站，已拒绝。")
     asked = request.args.get("lang") or request.cookies.get("lang") or request.accept_languages.best_match(
         ["zh-CN", "zh", "en"]
     )
     g.lang = negotiate_language(asked)
     elder = request.args.get("elder")
     g.elder = elder == "1" if elder is not None else request.cookies.get("elder") == "1"
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def same_origin() -> bool:
+    """Whether the browser says this request comes from our own pages. ``Origin`` first, else
+    ``Referer``; a client that sends neither (scripts, old browsers) is not a browser on
+    another site, and the console's own CSRF token still applies to it."""
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if not source:
+        return True
+    if source == "null":  # sandboxed frames, file:// pages, some redirects: never ours
+        return False
+    parts = urlsplit(source)
+    return (parts.scheme, parts.netloc) == (request.scheme, request.host)
 
 
 def _after_request(response: Response) -> Response:

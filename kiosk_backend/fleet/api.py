@@ -1,12 +1,14 @@
 """The kiosk's own JSON API: heartbeats, command acknowledgements, credentials."""
 from __future__ import annotations
 
+from functools import partial
+
 from flask import g, jsonify, request
 from flask_smorest import Blueprint
 
 from ..core import actors, ratelimit
 from ..core.errors import Forbidden, Invalid, Unauthorized
-from ..core.requests import client_ip
+from ..core.requests import client_ip, record_after_request
 from ..extensions import db
 from . import heartbeats, schemas, services
 from .kiosk import COOKIE, COOKIE_MAX_AGE, credential_from_request, profiles
@@ -95,5 +97,11 @@ def rotate():
 @blp.response(201, schemas.CredentialOut())
 def activate(data):
     """Enrol a kiosk with a one-time code (for device agents; browsers use /kiosk/activate)."""
-    kiosk, credential = services.activate(db.session, known_profiles=profiles().keys(), ip=client_ip(), **data)
+    try:
+        kiosk, credential = services.activate(db.session, known_profiles=profiles().keys(), ip=client_ip(), **data)
+    except services.EnrolmentRefused as exc:
+        # The 422 rolls the request back; the refusal is recorded after that.
+        record_after_request(partial(services.record_refused_activation, code=data["code"], reason=exc.message,
+                                     ip=client_ip()))
+        raise
     return {"kiosk_number": kiosk.number, "state": kiosk.state, "credential": credential}

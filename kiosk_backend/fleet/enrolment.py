@@ -125,6 +125,14 @@ def activate(session: Session, *, code: str, profile: str, app_version: str | No
     return kiosk, credential
 
 
+def record_refused_activation(session: Session, *, code: str, reason: str, ip: str | None, now=utcnow) -> None:
+    """Audit an activation that was refused (the refused request itself is rolled back, so
+    the caller passes a session of its own). Only the code's last characters are kept."""
+    hint = normalize_code(code)[-3:] if code else ""
+    audit.record(session, actor=actors.Actor(actors.ActorKind.KIOSK, "unenrolled", "未激活终端", ip),
+                 action="kiosk.activate_refused", details={"code_hint": hint, "reason": reason[:200]}, now=now)
+
+
 def _new_kiosk(session: Session, site: Site, *, profile: str, app_version: str | None, credential: str,
                authorized: bool, now: datetime) -> Kiosk:
     count = session.scalar(sa.select(sa.func.count()).select_from(Kiosk).where(Kiosk.site_id == site.id)) or 0

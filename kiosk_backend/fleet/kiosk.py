@@ -5,6 +5,8 @@ agents may send ``Authorization: Kiosk <credential>`` instead.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import marshmallow as ma
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
 
@@ -12,7 +14,7 @@ from ..core import actors, ratelimit
 from ..core.errors import Invalid
 from ..core.i18n import describe_validation_errors
 from ..core.kiosk_shell import CREDENTIAL_COOKIE, CREDENTIAL_MAX_AGE, credential_from_request
-from ..core.requests import client_ip
+from ..core.requests import client_ip, record_after_request
 from ..extensions import db
 from ..sites import services as sites
 from . import schemas, services
@@ -80,7 +82,9 @@ def activate():
         except ma.ValidationError as exc:
             error = Invalid(*describe_validation_errors(exc.messages), errors=exc.messages)
         except Invalid as exc:
-            error = exc  # answered with 422: core rolls the request back
+            error = exc  # answered with 422: core rolls the request back, then records the refusal
+            record_after_request(partial(services.record_refused_activation, code=form.get("code", ""),
+                                         reason=exc.message, ip=client_ip()))
         else:
             response = redirect(url_for("kiosk.catalog.home"))
             response.set_cookie(COOKIE, credential, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Strict",

@@ -41,6 +41,7 @@ from .enrolment import (
                        format_code,
                        get_kiosk,
                        normalize_code,
+                       record_refused_activation,
                        request_rotation,
                        revoke,
                        rotate_credential,
@@ -54,5 +55,6 @@ __all__ = [
     "ack_command", "acknowledge_alert", "activate", "authenticate", "authorize", "commands_of", "create_enrolment_code",
     "create_reenrolment_code", "due_commands", "enrolment_codes", "evaluate_offline_alerts", "fleet", "format_code",
     "get_kiosk", "heartbeat_history", "issue_command", "kiosk_counts", "kiosks_at", "list_alerts", "normalize_code",
-    "record_heartbeat", "record_usage", "request_rotation", "revoke", "rotate_credential", "status_of", "usage_series",
+    "record_heartbeat", "record_refused_activation", "record_usage", "request_rotation", "revoke",
+    "rotate_credential", "status_of", "usage_series",
 ]

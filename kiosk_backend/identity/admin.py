@@ -72,7 +72,8 @@ def login():
                 error = exc
         if error is None:
             target = request.args.get("next") or ""
-            if not target.startswith("/admin/") or target.startswith("//"):
+            # Only our own console pages, and nothing a Location header cannot carry (CR/LF).
+            if not target.startswith("/admin/") or any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
                 target = url_for("admin.fleet.grid")
             response = redirect(target)
             response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", secure=request.is_secure,

@@ -71,3 +71,28 @@ def test_the_audit_log_page_ignores_an_impossible_cursor(app, world):
     client = app.test_client()
     login(client, "admin")
     assert client.get(f"/admin/audit?before={2**63}").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/admin/login", "/kiosk/activate"])
+@pytest.mark.parametrize("headers,allowed", [
+    ({"Origin": "https://evil.example"}, False),
+    ({"Origin": "null"}, False),
+    ({"Referer": "https://evil.example/page"}, False),
+    ({"Origin": "http://localhost"}, True),
+    ({"Referer": "http://localhost/kiosk/activate"}, True),
+    ({}, True),                                   # not a browser on another site
+])
+def test_forms_posted_from_another_site_are_refused(client, path, headers, allowed):
+    response = client.post(path, data={"username": "x", "password": "y", "code": "ACDEF-GHJKM",
+                                       "profile": "post-office-portrait"}, headers=headers)
+    if allowed:
+        assert response.status_code != 403
+    else:
+        assert response.status_code == 403 and response.mimetype == "text/html"
+        assert "其他网站" in response.text
+
+
+def test_the_json_api_is_not_subject_to_the_origin_check(client):
+    response = client.post("/api/v1/kiosk/activate", json={"code": "ACDEF-GHJKM", "profile": "post-office-portrait"},
+                           headers={"Origin": "https://evil.example"})
+    assert response.status_code == 422

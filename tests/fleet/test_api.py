@@ -493,3 +493,21 @@ def test_the_activation_form_checks_lengths_like_the_api(client, db, make_site):
     response = client.post("/kiosk/activate", data={"code": code, "profile": PROFILE, "app_version": "v" * 33})
     assert response.status_code == 422 and "app_version" in response.text
     assert count(db, Kiosk) == 0
+
+
+@pytest.mark.parametrize("via", ["page", "api"])
+def test_a_refused_activation_is_audited_with_the_address_and_a_code_hint(app, db, client, via):
+    from kiosk_backend.core import audit
+
+    if via == "page":
+        response = client.post("/kiosk/activate", data={"code": "ACDEF-GHJKM", "profile": "post-office-portrait"},
+                               environ_base={"REMOTE_ADDR": "10.9.8.7"})
+    else:
+        response = client.post("/api/v1/kiosk/activate", json={"code": "ACDEF-GHJKM", "profile": "post-office-portrait"},
+                               environ_base={"REMOTE_ADDR": "10.9.8.7"})
+    assert response.status_code == 422
+    db.session.expire_all()
+    entries = audit.search(db.session, action="kiosk.activate_refused")
+    assert len(entries) == 1
+    assert entries[0].ip == "10.9.8.7" and entries[0].details["code_hint"] == "JKM"
+    assert "ACDEFGHJKM" not in str(entries[0].details)

@@ -341,3 +341,15 @@ def test_an_overlong_username_is_a_failed_login_not_a_500(app, db, staff):
     client = app.test_client()
     response = client.post("/admin/login", data={"username": "a" * 5000, "password": PASSWORD})
     assert response.status_code == 401 and "用户名或密码不正确" in response.text
+
+
+@pytest.mark.parametrize("target", ["/admin/%0d%0aSet-Cookie:%20x=1", "/admin/\r\nX: y", "https://evil.example/admin/"])
+def test_a_next_address_that_is_not_a_plain_console_page_goes_to_the_grid(app, db, make_staff, target):
+    from urllib.parse import quote
+
+    make_staff("admin")
+    client = app.test_client()
+    response = client.post("/admin/login?next=" + quote(target, safe="%/:"),
+                           data={"username": "admin", "password": PASSWORD})
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/admin/") and "\n" not in response.headers["Location"]
