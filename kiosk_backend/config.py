@@ -23,6 +23,9 @@
 | KIOSK_WORKERS | worker threads of `kiosk worker` | 2 |
 | KIOSK_QUEUE_NAME | task queue name (the Redis key prefix) | kiosk |
 | KIOSK_OUTBOX_KEEP_DAYS | days done outbox messages are kept | 7 |
+| KIOSK_DB_CONNECT_TIMEOUT | seconds to wait for a PostgreSQL connection to open | 5 |
+| KIOSK_DB_STATEMENT_TIMEOUT_MS | PostgreSQL statement_timeout: longer statements are cancelled (503) | 15000 |
+| KIOSK_DB_POOL_TIMEOUT | whole seconds a request waits for a free pooled connection (503 after) | 5 |
 """
 from __future__ import annotations
 
@@ -31,6 +34,8 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.engine import make_url
 
 from . import __version__
 
@@ -73,7 +78,11 @@ def load_config(instance_path: str | Path, overrides: Mapping[str, Any] | None =
                                     "(政务服务事项与办事指南)."},
             "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         },
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Database timeouts: a database that stops answering gives 503 + Retry-After
+        # (core.errors) within seconds instead of hanging every worker (engine_options below).
+        "KIOSK_DB_CONNECT_TIMEOUT": int(env.get("KIOSK_DB_CONNECT_TIMEOUT", 5)),
+        "KIOSK_DB_STATEMENT_TIMEOUT_MS": int(env.get("KIOSK_DB_STATEMENT_TIMEOUT_MS", 15000)),
+        "KIOSK_DB_POOL_TIMEOUT": int(env.get("KIOSK_DB_POOL_TIMEOUT", 5)),
         "KIOSK_IDLE_SECONDS": int(env.get("KIOSK_IDLE_SECONDS", 120)),
         "KIOSK_IDLE_WARNING_SECONDS": int(env.get("KIOSK_IDLE_WARNING_SECONDS", 25)),
         "KIOSK_PUBLIC_URL": env.get("KIOSK_PUBLIC_URL", ""),
@@ -109,4 +118,33 @@ def load_config(instance_path: str | Path, overrides: Mapping[str, Any] | None =
     cfg["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(url)
     cfg["SECRET_KEY"] = overrides.pop("SECRET_KEY", None) or env.get("KIOSK_SECRET_KEY") or _secret_key(instance)
     cfg.update(overrides)
+    cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(
+        cfg["SQLALCHEMY_DATABASE_URI"], connect_timeout=cfg["KIOSK_DB_CONNECT_TIMEOUT"],
+        statement_timeout_ms=cfg["KIOSK_DB_STATEMENT_TIMEOUT_MS"], pool_timeout=cfg["KIOSK_DB_POOL_TIMEOUT"]))
     return cfg
+
+
+def engine_options(url: str, *, connect_timeout: int, statement_timeout_ms: int,
+                   pool_timeout: int) -> dict[str, Any]:
+    """create_engine() options for ``url``: pre-ping, and timeouts wherever the dialect has them.
+
+    PostgreSQL gets libpq's ``connect_timeout`` and a server-side ``statement_timeout``
+    passed in the startup packet (no extra round trip). ``options`` given in connect_args
+    *replace* the URL's ``options`` (SQLAlchemy updates the URL's parameters with them), so
+    the URL's own ``options`` (a search_path, say) are kept by appending to them.
+    Flask-SQLAlchemy builds the engine with engine_from_config, which truncates
+    ``pool_timeout`` to whole seconds.
+    """
+    parsed = make_url(url)
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if parsed.get_backend_name() == "postgresql":
+        url_options = parsed.query.get("options", "")
+        if isinstance(url_options, tuple):  # ?options=a&options=b
+            url_options = " ".join(url_options)
+        statement = f"-c statement_timeout={int(statement_timeout_ms)}"
+        options["connect_args"] = {"connect_timeout": int(connect_timeout),
+                                   "options": f"{url_options} {statement}".strip()}
+    if not (parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")):
+        # In-memory SQLite uses a StaticPool, which has no timeout to configure.
+        options["pool_timeout"] = pool_timeout
+    return options

@@ -21,6 +21,33 @@ def configure_engine(engine: Engine) -> None:
         cur.close()
 
 
+def accepts_writes(session) -> bool:
+    """Whether the database behind ``session`` answers and takes writes; cheap enough for a
+    health check every few seconds. Outages (refused, timed out, locked beyond the busy
+    timeout) raise as from any query.
+
+    PostgreSQL: ``transaction_read_only`` of the session (on for a hot standby and under
+    ``default_transaction_read_only``). SQLite: a write that is rolled back, on a connection
+    of its own (BEGIN IMMEDIATE alone succeeds on a read-only file).
+    """
+    engine = session.get_bind()
+    if engine.dialect.name == "postgresql":
+        return session.execute(sa.text("SHOW transaction_read_only")).scalar_one() != "on"
+    if engine.dialect.name != "sqlite":
+        session.execute(sa.text("SELECT 1"))
+        return True
+    with engine.connect() as conn:  # rolled back when closed
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            version = conn.exec_driver_sql("PRAGMA user_version").scalar_one()
+            conn.exec_driver_sql(f"PRAGMA user_version = {int(version)}")  # dirties page 1, never written
+        except sa.exc.OperationalError as error:
+            if "readonly" not in str(error.orig).lower():
+                raise  # locked beyond the busy timeout, disk I/O: an outage (503)
+            return False
+    return True
+
+
 def upgrade_database() -> None:
     """Apply every migration (inside an app context), as ``kiosk db upgrade`` does."""
     from flask import current_app

@@ -40,3 +40,33 @@ def test_environment_variables_configure_the_service(tmp_path):
 def test_explicit_overrides_win(tmp_path):
     cfg = load_config(tmp_path, {"DATABASE_URL": "sqlite:///o.db", "KIOSK_IDLE_SECONDS": 5}, environ={"KIOSK_IDLE_SECONDS": "90"})
     assert cfg["SQLALCHEMY_DATABASE_URI"] == "sqlite:///o.db" and cfg["KIOSK_IDLE_SECONDS"] == 5
+
+
+def test_database_timeouts_come_from_the_environment(tmp_path):
+    cfg = load_config(tmp_path, environ={"KIOSK_DATABASE_URL": "postgresql://a@b/c", "KIOSK_SECRET_KEY": "s",
+                                         "KIOSK_DB_CONNECT_TIMEOUT": "3", "KIOSK_DB_STATEMENT_TIMEOUT_MS": "2500",
+                                         "KIOSK_DB_POOL_TIMEOUT": "7"})
+    assert cfg["SQLALCHEMY_ENGINE_OPTIONS"] == {
+        "pool_pre_ping": True, "pool_timeout": 7,
+        "connect_args": {"connect_timeout": 3, "options": "-c statement_timeout=2500"}}
+
+
+def test_database_timeouts_default_to_seconds_not_minutes(tmp_path):
+    options = load_config(tmp_path, environ={"KIOSK_DATABASE_URL": "postgresql://a@b/c",
+                                             "KIOSK_SECRET_KEY": "s"})["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options["pool_timeout"] == 5
+    assert options["connect_args"] == {"connect_timeout": 5, "options": "-c statement_timeout=15000"}
+
+
+def test_the_statement_timeout_keeps_the_urls_own_options(tmp_path):
+    url = "postgresql://a@b/c?options=-csearch_path%3Dt_1"
+    options = load_config(tmp_path, {"DATABASE_URL": url, "KIOSK_DB_STATEMENT_TIMEOUT_MS": 200},
+                          environ={"KIOSK_SECRET_KEY": "s"})["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options["connect_args"]["options"] == "-csearch_path=t_1 -c statement_timeout=200"
+
+
+def test_sqlite_gets_a_pool_timeout_but_no_connect_args(tmp_path):
+    options = load_config(tmp_path, {"DATABASE_URL": "sqlite:///x.db"}, environ={})["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options == {"pool_pre_ping": True, "pool_timeout": 5}
+    in_memory = load_config(tmp_path, {"DATABASE_URL": "sqlite://"}, environ={})["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert in_memory == {"pool_pre_ping": True}  # a StaticPool has no timeout
