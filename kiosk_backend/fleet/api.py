@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from flask import g, jsonify, request
+from flask import current_app, g, jsonify, request
 from flask_smorest import Blueprint
 
 from ..core import actors, ratelimit
@@ -52,7 +52,8 @@ def heartbeat():
     # The common beat (plainly valid body, nothing changed or due) is one UPDATE … RETURNING.
     beat = heartbeats.common_beat(request.get_data()) if request.is_json else None
     if beat is not None and (beat["profile"] is None or beat["profile"] in profiles()):
-        answer = heartbeats.quick_beat(db.engine, credential_from_request(), beat)
+        answer = heartbeats.quick_beat(db.engine, credential_from_request(), beat,
+                                       connect_args=current_app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("connect_args"))
         if answer is not None:
             return jsonify(_heartbeat_json(answer))
     # Anything else goes the transactional way: authenticate (401 first), the schema's checks, the service.

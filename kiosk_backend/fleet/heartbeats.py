@@ -193,7 +193,8 @@ def _peripheral_states() -> dict[str, frozenset[str]]:
 _PERIPHERAL_STATES = _peripheral_states()
 
 
-def quick_beat(engine: Engine, credential: str | None, beat: Mapping[str, Any], *, now=utcnow) -> dict | None:
+def quick_beat(engine: Engine, credential: str | None, beat: Mapping[str, Any], *,
+               connect_args: Mapping[str, Any] | None = None, now=utcnow) -> dict | None:
     """Record an unchanged beat in one statement and answer as record_heartbeat would.
 
     ``beat`` is validated data (HeartbeatIn). None when the statement matched no row:
@@ -206,7 +207,7 @@ def quick_beat(engine: Engine, credential: str | None, beat: Mapping[str, Any], 
     moment = now()
     peripherals = dict(sorted(beat["peripherals"].items()))
     version, profile = beat["app_version"], beat["profile"]
-    quick = liveness_engine(engine)
+    quick = liveness_engine(engine, connect_args)
     statement = _quick_statement(quick.dialect, version is not None, profile is not None)
     row = statement.run(quick, {
         "hash": token_hash(credential), "seq": beat["seq"], "moment": moment, "active": beat["session_active"],
@@ -290,22 +291,27 @@ _liveness_engines: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDi
 _liveness_lock = threading.Lock()
 
 
-def liveness_engine(engine: Engine) -> Engine:
+def liveness_engine(engine: Engine, connect_args: Mapping[str, Any] | None = None) -> Engine:
     """An engine on ``engine``'s database for quick beats, made once per engine.
 
     Autocommit (the statement is the transaction), no pre-ping round trip (a dead
     connection fails the statement and is replaced; see _Compiled.run), and on
     PostgreSQL ``synchronous_commit off`` for the whole connection: a crash may lose the
-    last fraction of a second of liveness, which the next beat restores.
+    last fraction of a second of liveness, which the next beat restores. ``connect_args``
+    are the app engine's (connect and statement timeouts), with a shorter connect timeout:
+    a beat that cannot connect at once takes the transactional path, which reports the outage.
     """
     with _liveness_lock:
         quick = _liveness_engines.get(engine)
         if quick is None:
-            # A small pool of its own: statements last a millisecond, and a kiosk that waits
-            # longer than pool_timeout simply takes the transactional path.
-            quick = sa.create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False,
-                                     **({} if engine.dialect.name == "sqlite" else
-                                        {"pool_size": 2, "max_overflow": 4, "pool_timeout": 1}))
+            options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT", "pool_pre_ping": False}
+            if engine.dialect.name != "sqlite":
+                # A small pool of its own: statements last a millisecond, and a kiosk that waits
+                # longer than pool_timeout simply takes the transactional path.
+                options.update(pool_size=2, max_overflow=4, pool_timeout=1)
+            if engine.dialect.name == "postgresql":
+                options["connect_args"] = {**(connect_args or {}), "connect_timeout": 2}
+            quick = sa.create_engine(engine.url, **options)
             database.configure_engine(quick)
             if quick.dialect.name == "postgresql":
                 sa.event.listen(quick, "connect", _asynchronous_commit)

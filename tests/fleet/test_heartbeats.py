@@ -413,3 +413,16 @@ def test_plainly_valid_bodies_are_read_as_the_schema_reads_them(body):
 ])
 def test_anything_else_is_left_to_the_schema(raw):
     assert heartbeats.common_beat(raw) is None
+
+
+def test_the_quick_beat_engine_gives_up_connecting_quickly_and_keeps_the_statement_timeout(app, db, kiosk_client):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("connect and statement timeouts are PostgreSQL settings")
+    heartbeats._liveness_engines.pop(db.engine, None)   # made afresh by the next beat, as in a new worker
+    assert kiosk_client.post(URL, json={"seq": 1}).status_code == 200
+    assert kiosk_client.post(URL, json={"seq": 2}).status_code == 200
+    quick = heartbeats._liveness_engines[db.engine]
+    with quick.connect() as connection:
+        timeout = connection.exec_driver_sql("SHOW statement_timeout").scalar()
+    expected = app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]["options"].rsplit("=", 1)[1]
+    assert timeout == f"{int(expected) // 1000}s" or timeout == f"{expected}ms"
