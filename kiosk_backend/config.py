@@ -26,6 +26,7 @@
 | KIOSK_DB_CONNECT_TIMEOUT | seconds to wait for a PostgreSQL connection to open | 5 |
 | KIOSK_DB_STATEMENT_TIMEOUT_MS | PostgreSQL statement_timeout: longer statements are cancelled (503) | 15000 |
 | KIOSK_DB_POOL_TIMEOUT | whole seconds a request waits for a free pooled connection (503 after) | 5 |
+| KIOSK_PROXY_COUNT | trusted reverse proxies in front (their X-Forwarded-* are believed) | 0 |
 """
 from __future__ import annotations
 
@@ -83,6 +84,7 @@ def load_config(instance_path: str | Path, overrides: Mapping[str, Any] | None =
         "KIOSK_DB_CONNECT_TIMEOUT": int(env.get("KIOSK_DB_CONNECT_TIMEOUT", 5)),
         "KIOSK_DB_STATEMENT_TIMEOUT_MS": int(env.get("KIOSK_DB_STATEMENT_TIMEOUT_MS", 15000)),
         "KIOSK_DB_POOL_TIMEOUT": int(env.get("KIOSK_DB_POOL_TIMEOUT", 5)),
+        "KIOSK_PROXY_COUNT": int(env.get("KIOSK_PROXY_COUNT", 0)),
         "KIOSK_IDLE_SECONDS": int(env.get("KIOSK_IDLE_SECONDS", 120)),
         "KIOSK_IDLE_WARNING_SECONDS": int(env.get("KIOSK_IDLE_WARNING_SECONDS", 25)),
         "KIOSK_PUBLIC_URL": env.get("KIOSK_PUBLIC_URL", ""),
