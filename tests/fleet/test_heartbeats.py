@@ -418,7 +418,9 @@ def test_anything_else_is_left_to_the_schema(raw):
 def test_the_quick_beat_engine_gives_up_connecting_quickly_and_keeps_the_statement_timeout(app, db, kiosk_client):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("connect and statement timeouts are PostgreSQL settings")
-    heartbeats._liveness_engines.pop(db.engine, None)   # made afresh by the next beat, as in a new worker
+    earlier = heartbeats._liveness_engines.pop(db.engine, None)   # made afresh by the next beat, as in a new worker
+    if earlier is not None:
+        earlier.dispose()
     assert kiosk_client.post(URL, json={"seq": 1}).status_code == 200
     assert kiosk_client.post(URL, json={"seq": 2}).status_code == 200
     quick = heartbeats._liveness_engines[db.engine]
