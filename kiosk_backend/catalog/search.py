@@ -126,6 +126,12 @@ class Dictionary:
         return out
 
 
+def is_meaningful(query: str | None) -> bool:
+    """Whether ``query`` has anything to search for once normalized: letters, digits or
+    characters; not only punctuation, symbols and spaces."""
+    return bool(query) and bool(normalize(query))
+
+
 def strip_fillers(q: str) -> str:
     """Drop filler words; a query made only of fillers is kept as it is."""
     stripped = q
@@ -207,7 +213,12 @@ class SearchIndex:
     # ------------------------------------------------------------- public
 
     def search(self, query: str, *, where: Filter | None = None, offset: int = 0, limit: int = 20) -> SearchOutcome:
+        """Best-first entries for ``query``; an empty query lists every entry (filtered) by
+        popularity. A query of punctuation only ("??", "。", "%") matches nothing: it is
+        not an empty query asking to browse, and not a wildcard."""
         q = normalize(query)
+        if not q and query and query.strip():
+            return SearchOutcome(0, [], [])
         if not q:
             ranked = [self.entries[p] for p in self._by_popularity]
             if where:

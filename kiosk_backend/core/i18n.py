@@ -24,13 +24,43 @@ def catalogue() -> dict[str, dict[str, str]]:
         return json.load(fh)
 
 
+# Parameters that count something. English says "1 copy" but "2 copies": a message whose
+# count is 1 uses its "<key>.one" entry when the catalogue has one (Chinese has one form).
+COUNT_PARAMS = ("n", "total", "days", "count")
+
+
+def _singular(key: str, params: dict) -> str:
+    count = next((params[name] for name in COUNT_PARAMS if name in params), None)
+    if count == 1 and isinstance(count, int) and f"{key}.one" in catalogue():
+        return f"{key}.one"
+    return key
+
+
 def translate(key: str, lang: str = DEFAULT_LANGUAGE, **params) -> str:
-    """The UI string ``key`` in ``lang``; the key itself if missing (visible, never a crash)."""
-    entry = catalogue().get(key)
+    """The UI string ``key`` in ``lang``; the key itself if missing (visible, never a crash).
+    A count of 1 (``n``, ``total``, ``days`` or ``count``) picks the singular ``<key>.one``."""
+    entry = catalogue().get(_singular(key, params)) if params else catalogue().get(key)
     if entry is None:
         return key
     text = entry.get(lang) or entry.get(DEFAULT_LANGUAGE) or key
     return text.format(**params) if params else text
+
+
+CODE_PREFIX = "code."
+
+
+def translate_value(value, lang: str = DEFAULT_LANGUAGE, count: int | None = None) -> str:
+    """A coded value of the catalog (行政确认, 自然人, 全市, 承诺件, 必要, 原件, 纸质, 工作日 ...)
+    shown in ``lang``: the catalogue's ``code.<value>`` entry, with ``count`` choosing the
+    singular like ``translate``. Values without an entry (names, free text) are shown as
+    they are; None is the empty string."""
+    if value is None:
+        return ""
+    text = str(value)
+    key = CODE_PREFIX + text
+    if key not in catalogue():
+        return text
+    return translate(key, lang) if count is None else translate(key, lang, count=count)
 
 
 def negotiate_language(requested: str | None) -> str:

@@ -9,10 +9,11 @@ from functools import partial
 
 import marshmallow as ma
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..core import actors, ratelimit
 from ..core.errors import Invalid
-from ..core.i18n import describe_validation_errors
+from ..core.i18n import DEFAULT_LANGUAGE, LANGUAGES, describe_validation_errors
 from ..core.kiosk_shell import CREDENTIAL_COOKIE, CREDENTIAL_MAX_AGE, credential_from_request
 from ..core.requests import client_ip, record_after_request
 from ..extensions import db
@@ -22,6 +23,10 @@ from . import schemas, services
 bp = Blueprint("fleet", __name__)
 
 COOKIE, COOKIE_MAX_AGE = CREDENTIAL_COOKIE, CREDENTIAL_MAX_AGE
+# What a resident chose on this screen (core.web keeps ?lang= / ?elder= in these cookies);
+# forgotten when the visit ends (``reset``).
+LANG_COOKIE, ELDER_COOKIE = "lang", "elder"
+RESIDENT_COOKIES = (LANG_COOKIE, ELDER_COOKIE)
 # Pages a kiosk can open before it is enrolled, or that must work while the backend is half there.
 OPEN_ENDPOINTS = {"kiosk.fleet.activate", "kiosk.shell.offline", "kiosk.shell.service_worker", "kiosk.shell.ping"}
 
@@ -30,8 +35,24 @@ def profiles() -> dict:
     return current_app.extensions["device_profiles"]
 
 
+def resident_language(profile) -> str:
+    """The language of this kiosk screen: the one a resident chose (``?lang=``, then the cookie
+    the choice left) if the kiosk offers it, else the kiosk's default (the first language of
+    its device profile). Never the browser's Accept-Language: a kiosk is a shared screen, and
+    its browser's locale says nothing about the person standing at it."""
+    offered = profile.ui.languages if profile is not None else LANGUAGES
+    for chosen in (request.args.get("lang"), request.cookies.get(LANG_COOKIE)):
+        if chosen in offered:
+            return chosen
+    return offered[0] if offered else DEFAULT_LANGUAGE
+
+
 def require_kiosk():
     """before_request of the kiosk surface."""
+    g.lang = resident_language(None)  # before any kiosk is known (activation, offline page)
+    if request.endpoint == "kiosk.shell.offline":
+        _identify_for_offline_page()
+        return None
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     kiosk = services.authenticate(db.session, credential_from_request())
@@ -42,6 +63,7 @@ def require_kiosk():
     g.kiosk = kiosk
     g.actor = actors.kiosk(kiosk.number, ip=client_ip())
     g.profile = profiles().get(kiosk.profile)
+    g.lang = resident_language(g.profile)
     if kiosk.state == "pending":
         return Response(render_template("kiosk/pending.html", kiosk=kiosk), status=403)
     if kiosk.maintenance and request.endpoint != "kiosk.shell.help":
@@ -49,6 +71,22 @@ def require_kiosk():
         return Response(render_template("kiosk/maintenance.html", kiosk=kiosk, nearest=nearest), status=503,
                         headers={"Retry-After": "60"})
     return None
+
+
+def _identify_for_offline_page() -> None:
+    """The offline page is open to anyone, but the service worker caches it for the kiosk it
+    serves: an authorized kiosk's copy carries its number and its font scale, so the screen a
+    resident sees while the network is down still says which kiosk this is, at its size.
+    A database that does not answer leaves the page plain rather than failing it."""
+    try:
+        kiosk = services.authenticate(db.session, credential_from_request())
+    except SQLAlchemyError:
+        db.session.rollback()
+        return
+    if kiosk is not None and kiosk.state == "authorized":
+        g.kiosk = kiosk
+        g.profile = profiles().get(kiosk.profile)
+        g.lang = resident_language(g.profile)
 
 
 def kiosk_context() -> dict:
@@ -65,6 +103,9 @@ def kiosk_context() -> dict:
         "idle_warning_seconds": settings.get("idle_warning_seconds") or (profile.idle_warning_seconds if profile else None),
         "printer_kind": profile.printer_kind if profile else "thermal80",
         "feature": (lambda name: profile is None or profile.has(name)),
+        # A language or display mode chosen on this screen: the idle countdown runs even on
+        # the home screen then, so the next resident does not inherit it.
+        "resident_choices": any(request.cookies.get(name) or request.args.get(name) for name in RESIDENT_COOKIES),
     }
 
 
@@ -93,3 +134,16 @@ def activate():
     status = 422 if error else 200
     return render_template("kiosk/activate.html", profiles=sorted(profiles().values(), key=lambda p: p.model),
                            error=error, code=request.form.get("code", request.args.get("code", ""))), status
+
+
+@bp.get("/reset")
+def reset():
+    """The end of a visit (the idle countdown ran out, a session ended): forget what the
+    resident chose on this screen (language, elder mode) and start again at home with the
+    kiosk's defaults. The kiosk JS clears the browser's storage before coming here; the
+    kiosk's own credential cookie and the service worker's offline page stay."""
+    response = redirect(url_for("kiosk.catalog.home"), code=303)
+    for name in RESIDENT_COOKIES:
+        response.delete_cookie(name, path="/", samesite="Lax", httponly=True)
+    response.headers["Clear-Site-Data"] = '"cache"'
+    return response

@@ -4,7 +4,14 @@ from __future__ import annotations
 import pytest
 
 from kiosk_backend.catalog.pinyin import normalize, pinyin_keys
-from kiosk_backend.catalog.search import Dictionary, SearchIndex, make_entry, make_filter, strip_fillers
+from kiosk_backend.catalog.search import (
+    Dictionary,
+    SearchIndex,
+    is_meaningful,
+    make_entry,
+    make_filter,
+    strip_fillers,
+)
 
 NAMES = [
     # (code, name, department, popularity, keywords)
@@ -106,6 +113,21 @@ def test_an_unknown_query_finds_nothing(index):
 
 def test_an_empty_query_browses_by_popularity(index):
     assert codes(index, "  ", n=2) == ["ID1", "SB3"]
+
+
+@pytest.mark.parametrize("query", ["??", "。", "%", "_", "%_%", "！？…", "()*+"])
+def test_a_query_of_punctuation_only_matches_nothing_rather_than_everything(index, query):
+    assert not is_meaningful(query)
+    outcome = index.search(query)
+    assert outcome.total == 0 and outcome.entries == []
+    # ...while punctuation around words is ignored, as before.
+    assert index.search("%身份证%").total == index.search("身份证").total > 0
+
+
+@pytest.mark.parametrize("query,meaningful", [("", False), ("   ", False), (None, False), ("a", True), ("社保?", True),
+                                              ("12", True)])
+def test_what_counts_as_something_to_search_for(query, meaningful):
+    assert is_meaningful(query) is meaningful
 
 
 def test_a_single_letter_matches_initials_only_at_the_start(index):

@@ -2,6 +2,11 @@
 // button; when it runs out the kiosk forgets this visit and goes home. The button can be
 // used any number of times.
 
+/** The end-of-visit address: /kiosk/reset, beside the kiosk's home (/kiosk/). */
+export function resetUrl(body = document.body) {
+  return body.dataset.resetUrl || new URL("reset", new URL(body.dataset.homeUrl, window.location.href)).pathname;
+}
+
 export function setupIdle(body = document.body) {
   if (body.dataset.idleActive !== "1") return;
   const idleMs = Math.max(5, Number(body.dataset.idleSeconds || 120)) * 1000;
@@ -19,10 +24,12 @@ export function setupIdle(body = document.body) {
     bodyEl.textContent = bodyEl.dataset.template.replace("{seconds}", String(remaining));
   };
   const goHome = () => {
-    // Nothing personal stays behind: forget form state and history entries of this visit.
+    // Nothing personal stays behind: forget form state and history entries of this visit,
+    // and what the resident chose (language, elder mode: the server forgets those cookies
+    // at /kiosk/reset, then sends the browser home in the kiosk's defaults).
     sessionStorage.clear();
     localStorage.clear();
-    window.location.replace(body.dataset.homeUrl);
+    window.location.replace(resetUrl(body));
   };
   const showWarning = () => {
     remaining = warnSeconds;
