@@ -23,6 +23,7 @@ def body_for(endpoint: str) -> dict:
         "admin.sites.edit": site_form(),
         "admin.sites.new": site_form(code="JZ09", name="新网点"),
         "admin.fleet.new_code": {"valid_hours": "24", "profile": "post-office-portrait"},
+        "admin.fleet.reenrol": {"confirm": "1"},
         "admin.catalog.import_page": {"file": catalog_file()},
         "admin.identity.login": {"username": "nobody", "password": "wrong password"},
     }.get(endpoint, {})
@@ -51,7 +52,8 @@ MATRIX = {
     ("admin.identity.logout", "POST"): (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN),  # revoked: checked after the walk
     ("admin.fleet.sites", "GET"): (200, 200, 200, 403, LOGIN),
     ("admin.fleet.site", "GET"): (200, 200, 404, 403, LOGIN),
-    ("admin.fleet.new_code", "POST"): (200, 200, 404, 403, LOGIN),
+    ("admin.fleet.new_code", "POST"): (303, 303, 404, 403, LOGIN),  # post/redirect/get: the code is shown once
+    ("admin.fleet.reenrol", "POST"): (302, 302, 404, 403, LOGIN),
     ("admin.sites.edit", "GET"): (200, 403, 403, 403, LOGIN),
     ("admin.sites.edit", "POST"): (302, 403, 403, 403, LOGIN),
     ("admin.sites.new", "GET"): (200, 403, 403, 403, LOGIN),

@@ -207,16 +207,53 @@ def request_rotation(session: Session, kiosk: Kiosk, *, actor: Actor) -> Kiosk:
     return kiosk
 
 
+def revoke_credential_and_reenrol(session: Session, kiosk: Kiosk, *, actor: Actor, valid_hours: int = 24,
+                                  now=utcnow) -> tuple[str, EnrolmentCode]:
+    """Withdraw the kiosk's credential at once and issue a re-enrolment code for it.
+
+    Unlike :func:`request_rotation` the old credential stops working in this transaction
+    (a stolen or copied credential is dead now, not at the kiosk's next heartbeat); the kiosk
+    keeps its number, site, state and history, and its browser lands on the activation
+    screen at its next request until someone enters the returned code (shown once).
+    One conditional UPDATE, so it cannot resurrect a kiosk revoked a moment ago.
+    Raises Conflict (revoked).
+    """
+    if kiosk.state == KioskState.REVOKED:
+        raise Conflict("A revoked kiosk cannot be re-enrolled.", "已吊销的终端不能重新激活。")
+    withdrawn = session.execute(
+        sa.update(Kiosk).where(Kiosk.id == kiosk.id, Kiosk.state != KioskState.REVOKED.value)
+        .values(credential_hash=None, rotate_requested=False)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(kiosk)
+    if withdrawn != 1:  # revoked by someone else a moment ago
+        raise Conflict("A revoked kiosk cannot be re-enrolled.", "已吊销的终端不能重新激活。")
+    plain, record = create_reenrolment_code(session, kiosk=kiosk, actor=actor, valid_hours=valid_hours, now=now)
+    audit.record(session, actor=actor, action="kiosk.credential_revoke", target=f"kiosk:{kiosk.number}",
+                 details={"code_hint": record.hint, "valid_hours": valid_hours})
+    return plain, record
+
+
 def rotate_credential(session: Session, kiosk: Kiosk, *, actor: Actor | None = None, now=utcnow) -> str:
     """Issue a new credential; the old one stops working in the same transaction.
 
     ``actor``: the kiosk as it asked (with its address); default the kiosk itself.
-    Raises Forbidden (revoked)."""
-    if kiosk.state == KioskState.REVOKED:
+    One conditional UPDATE on the credential the kiosk authenticated with, so a rotation
+    racing an admin's "revoke now and re-enrol" (or revocation) cannot bring a credential back.
+    Raises Forbidden (revoked, or the credential was withdrawn meanwhile)."""
+    if kiosk.state == KioskState.REVOKED or kiosk.credential_hash is None:
         raise Forbidden("This kiosk is revoked.", "该终端已被吊销。")
-    credential = new_token()
-    kiosk.credential_hash, kiosk.credential_issued_at, kiosk.rotate_requested = token_hash(credential), now(), False
-    session.flush()
+    credential, moment = new_token(), now()
+    swapped = session.execute(
+        sa.update(Kiosk)
+        .where(Kiosk.id == kiosk.id, Kiosk.credential_hash == kiosk.credential_hash,
+               Kiosk.state != KioskState.REVOKED.value)
+        .values(credential_hash=token_hash(credential), credential_issued_at=moment, rotate_requested=False)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(kiosk)
+    if swapped != 1:
+        raise Forbidden("This credential is no longer valid.", "该终端的凭证已失效，请重新激活。")
     audit.record(session, actor=actor or actors.kiosk(kiosk.number), action="kiosk.rotate",
                  target=f"kiosk:{kiosk.number}")
     return credential

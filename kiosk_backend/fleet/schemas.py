@@ -6,6 +6,7 @@ import re
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from ..core.payloads import Schema
 from .models import COMMAND_KINDS
 from .states import DEVICE_STATES, PRINTER_STATES
 
@@ -18,7 +19,10 @@ def _plain_text(value):
         raise ma.ValidationError("No control characters allowed / 不能包含控制字符")
 
 
-class PeripheralStatus(ma.Schema):
+_plain_text.openapi = {"pattern": "^[^\\u0000-\\u001f\\u007f]*$"}  # the same rule, for the OpenAPI document
+
+
+class PeripheralStatus(Schema):
     printer = fields.String(validate=validate.OneOf(PRINTER_STATES))
     card_reader = fields.String(validate=validate.OneOf(DEVICE_STATES))
     scanner = fields.String(validate=validate.OneOf(DEVICE_STATES))
@@ -26,22 +30,23 @@ class PeripheralStatus(ma.Schema):
     camera = fields.String(validate=validate.OneOf(DEVICE_STATES))
 
 
-class HeartbeatIn(ma.Schema):
+class HeartbeatIn(Schema):
     seq = fields.Integer(required=True, validate=validate.Range(min=0, max=2**62))
     app_version = fields.String(load_default=None, validate=[validate.Length(max=32), _plain_text])
-    profile = fields.String(load_default=None, validate=[validate.Length(max=64), _plain_text])
+    profile = fields.String(load_default=None, validate=[validate.Length(max=64), _plain_text],
+                            metadata={"enum_from": "device_profiles"})  # documented as the loaded profiles
     peripherals = fields.Nested(PeripheralStatus, load_default=dict)
     session_active = fields.Boolean(load_default=False)
 
 
-class CommandOut(ma.Schema):
+class CommandOut(Schema):
     id = fields.Integer()
     kind = fields.String(metadata={"description": "|".join(COMMAND_KINDS)})
     payload = fields.Dict()
     expires_at = fields.DateTime()
 
 
-class HeartbeatOut(ma.Schema):
+class HeartbeatOut(Schema):
     status = fields.String(metadata={"description": "online | degraded"})
     server_time = fields.DateTime()
     interval = fields.Integer(metadata={"description": "seconds until the next heartbeat"})
@@ -50,19 +55,20 @@ class HeartbeatOut(ma.Schema):
     commands = fields.List(fields.Nested(CommandOut))
 
 
-class AckOut(ma.Schema):
+class AckOut(Schema):
     id = fields.Integer()
     state = fields.String()
     acked_at = fields.DateTime()
 
 
-class ActivateIn(ma.Schema):
+class ActivateIn(Schema):
     code = fields.String(required=True, validate=[validate.Length(min=4, max=32), _plain_text])
-    profile = fields.String(required=True, validate=[validate.Length(min=1, max=64), _plain_text])
+    profile = fields.String(required=True, validate=[validate.Length(min=1, max=64), _plain_text],
+                            metadata={"enum_from": "device_profiles"})  # documented as the loaded profiles
     app_version = fields.String(load_default=None, validate=[validate.Length(max=32), _plain_text])
 
 
-class CredentialOut(ma.Schema):
+class CredentialOut(Schema):
     kiosk_number = fields.String()
     state = fields.String()
     credential = fields.String(metadata={"description": "send as 'Authorization: Kiosk <credential>'; shown once"})
@@ -73,7 +79,7 @@ class CredentialOut(ma.Schema):
 _CHECKBOX = {"truthy": {"1", "on", "true"}, "falsy": {"", "0", "off", "false"}}
 
 
-class CommandForm(ma.Schema):
+class CommandForm(Schema):
     """The console's command form. Only the fields of the chosen kind go into the payload;
     the payload's own rules (lengths, ranges) are the service's (commands._validate_payload)."""
 
@@ -101,7 +107,7 @@ class CommandForm(ma.Schema):
         return {"kind": data["kind"], "force": data["force"], "payload": payload}
 
 
-class EnrolmentCodeForm(ma.Schema):
+class EnrolmentCodeForm(Schema):
     """The console's "new enrolment code" form; the profile is checked against the loaded
     device profiles by the view, the validity range by the service."""
 
@@ -118,3 +124,15 @@ class EnrolmentCodeForm(ma.Schema):
         if not form.get("profile"):
             form.pop("profile", None)
         return form
+
+
+class ReenrolForm(Schema):
+    """The console's "revoke the credential now and re-enrol" form: the admin must tick the
+    confirmation (the kiosk stops working at once), and may choose how long the code lasts."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    confirm = fields.Boolean(required=True, validate=validate.Equal(True, error="confirm / 请勾选确认"),
+                             **_CHECKBOX)
+    valid_hours = fields.Integer(load_default=24, strict=False)

@@ -5,7 +5,7 @@ that callers depend on "the fleet's services", not on how the fleet is split up:
 
 | module | topic |
 |---|---|
-| enrolment.py | one-time codes, activation, credentials, authorize / revoke / rotate |
+| enrolment.py | one-time codes, activation, credentials, authorize / revoke / rotate / re-enrol |
 | heartbeats.py | heartbeats (a fast path for unchanged beats), heartbeat history |
 | commands.py | commands to kiosks: issue, deliver, acknowledge |
 | overview.py | status of each kiosk for the console, kiosks per site |
@@ -44,6 +44,7 @@ from .enrolment import (
                        record_refused_activation,
                        request_rotation,
                        revoke,
+                       revoke_credential_and_reenrol,
                        rotate_credential,
 )
 from .heartbeats import heartbeat_history, record_heartbeat
@@ -56,5 +57,5 @@ __all__ = [
     "create_reenrolment_code", "due_commands", "enrolment_codes", "evaluate_offline_alerts", "fleet", "format_code",
     "get_kiosk", "heartbeat_history", "issue_command", "kiosk_counts", "kiosks_at", "list_alerts", "normalize_code",
     "record_heartbeat", "record_refused_activation", "record_usage", "request_rotation", "revoke",
-    "rotate_credential", "status_of", "usage_series",
+    "revoke_credential_and_reenrol", "rotate_credential", "status_of", "usage_series",
 ]

@@ -10,9 +10,12 @@ import pytest
 import sqlalchemy as sa
 
 from kiosk_backend.core.clock import utcnow
+from kiosk_backend.core.i18n import catalogue
 from kiosk_backend.core.tokens import token_hash
 from kiosk_backend.fleet import services
 from kiosk_backend.fleet.models import Alert, EnrolmentCode, Kiosk, KioskCommand
+from kiosk_backend.fleet.schemas import PeripheralStatus
+from kiosk_backend.fleet.states import DEVICE_STATES, PRINTER_STATES, CommandState
 from tests.conftest import login
 
 # ===================================================================== scoping
@@ -115,7 +118,8 @@ def test_an_enrolment_code_is_shown_once_and_stored_hashed(app, db, world):
     client = app.test_client()
     csrf = login(client, "manager")
     response = client.post(f"/admin/sites/{world.own_site.id}/codes",
-                           data={"csrf_token": csrf, "valid_hours": "2", "profile": "community-tablet"})
+                           data={"csrf_token": csrf, "valid_hours": "2", "profile": "community-tablet"},
+                           follow_redirects=True)
     assert response.status_code == 200
     code = re.search(r'<p class="code">([A-Z0-9-]+)</p>', response.text).group(1)
     record = db.session.scalar(sa.select(EnrolmentCode).where(EnrolmentCode.site_id == world.own_site.id)
@@ -185,3 +189,171 @@ def test_nul_bytes_in_an_enrolment_code_form_are_not_a_500(app, db, world):
     response = client.post(f"/admin/sites/{world.own_site.id}/codes",
                            data={"csrf_token": csrf, "valid_hours": NUL, "profile": NUL})
     assert response.status_code == 422
+
+
+# ===================================================================== one-time codes (post/redirect/get)
+
+def _codes(db):
+    return db.session.scalar(sa.select(sa.func.count()).select_from(EnrolmentCode))
+
+
+def _shown_code(html: str) -> str | None:
+    match = re.search(r'<p class="code">([A-Z0-9-]+)</p>', html)
+    return match.group(1) if match else None
+
+
+def test_a_new_enrolment_code_is_shown_at_a_get_address_once_and_a_reload_makes_no_other(app, db, world):
+    client = app.test_client()
+    csrf = login(client, "manager")
+    before = _codes(db)
+    response = client.post(f"/admin/sites/{world.own_site.id}/codes", data={"csrf_token": csrf, "valid_hours": "2"})
+    assert response.status_code == 303  # not a page at the POST address that a reload re-submits
+    assert response.location.startswith(f"/admin/sites/{world.own_site.id}")
+    assert _shown_code(response.text) is None and "kiosk_admin_notice" in response.headers.get("Set-Cookie", "")
+    page = client.get(response.location)
+    code = _shown_code(page.text)
+    assert code and page.status_code == 200
+    reload = client.get(response.location)
+    assert _shown_code(reload.text) is None and code not in reload.text
+    assert _codes(db) == before + 1
+    record = db.session.scalar(sa.select(EnrolmentCode).order_by(EnrolmentCode.id.desc()).limit(1))
+    assert record.code_hash == token_hash(services.normalize_code(code))
+
+
+def test_a_waiting_code_is_shown_only_on_the_page_it_belongs_to(app, db, world):
+    client = app.test_client()
+    csrf = login(client, "admin")
+    client.post(f"/admin/sites/{world.own_site.id}/codes", data={"csrf_token": csrf})
+    assert _shown_code(client.get(f"/admin/sites/{world.other_site.id}").text) is None
+    assert _shown_code(client.get(f"/admin/kiosks/{world.own_kiosk.id}").text) is None
+    assert _shown_code(client.get(f"/admin/sites/{world.own_site.id}").text)
+
+
+# ===================================================================== revoke now and re-enrol
+
+def test_revoke_now_and_re_enrol_needs_the_confirmation_and_the_csrf_token(app, db, world):
+    client = app.test_client()
+    csrf = login(client, "manager")
+    kiosk_client = app.test_client()
+    kiosk, credential = world.own_kiosk, _credential_of(app, db, world.own_kiosk)
+    kiosk_client.set_cookie("kiosk_credential", credential)
+    url = f"/admin/kiosks/{kiosk.id}/reenrol"
+    assert client.post(url, data={}).status_code == 400                                 # no CSRF token
+    assert client.post(url, data={"csrf_token": csrf}).status_code == 422               # not confirmed
+    assert client.post(url, data={"csrf_token": csrf, "confirm": "0"}).status_code == 422
+    assert kiosk_client.get("/kiosk/").status_code == 200
+    assert "kiosk.credential_revoke" not in _actions(db)
+
+
+def test_revoke_now_stops_the_kiosk_at_once_and_its_one_time_code_re_enrols_the_same_kiosk(app, db, world):
+    client = app.test_client()
+    csrf = login(client, "manager")
+    kiosk = world.own_kiosk
+    kiosk_client = app.test_client()
+    kiosk_client.set_cookie("kiosk_credential", _credential_of(app, db, kiosk))
+    page = client.get(f"/admin/kiosks/{kiosk.id}").text
+    assert "立即吊销凭证并重新激活" in page and f'action="/admin/kiosks/{kiosk.id}/reenrol"' in page
+    before = _codes(db)
+    response = client.post(f"/admin/kiosks/{kiosk.id}/reenrol", data={"csrf_token": csrf, "confirm": "1"})
+    assert response.status_code == 302
+    # The old credential is dead now: the kiosk lands on its activation screen, its agent gets 401.
+    refused = kiosk_client.get("/kiosk/")
+    assert refused.status_code == 302 and refused.location.endswith("/kiosk/activate")
+    assert kiosk_client.post("/api/v1/kiosk/heartbeat", json={"seq": 9}).status_code == 401
+    shown = client.get(response.location)
+    code = _shown_code(shown.text)
+    assert code and kiosk.number in shown.text and "旧凭证已吊销" in shown.text
+    assert _shown_code(client.get(response.location).text) is None  # once
+    assert _codes(db) == before + 1
+    activated = app.test_client().post("/kiosk/activate", data={"code": code, "profile": kiosk.profile})
+    assert activated.status_code == 302
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Kiosk).where(Kiosk.site_id == world.own_site.id)) == 1
+    assert db.session.get(Kiosk, kiosk.id).credential_hash is not None
+    assert {"kiosk.credential_revoke", "kiosk.reenrol"} <= set(_actions(db))
+
+
+def test_revoke_now_is_refused_for_a_revoked_kiosk_and_offered_only_while_it_is_not(app, db, world):
+    client = app.test_client()
+    csrf = login(client, "admin")
+    client.post(f"/admin/kiosks/{world.own_kiosk.id}/revoke", data={"csrf_token": csrf})
+    assert "/reenrol" not in client.get(f"/admin/kiosks/{world.own_kiosk.id}").text
+    response = client.post(f"/admin/kiosks/{world.own_kiosk.id}/reenrol", data={"csrf_token": csrf, "confirm": "1"})
+    assert response.status_code == 409
+
+
+def test_a_site_manager_cannot_re_enrol_another_sites_kiosk(app, db, world):
+    client = app.test_client()
+    csrf = login(client, "manager")
+    response = client.post(f"/admin/kiosks/{world.other_kiosk.id}/reenrol", data={"csrf_token": csrf, "confirm": "1"})
+    assert response.status_code == 404
+    assert db.session.get(Kiosk, world.other_kiosk.id).credential_hash is not None
+
+
+def _credential_of(app, db, kiosk) -> str:
+    """A fresh credential for ``kiosk`` (the world's kiosks' own are not kept)."""
+    credential = services.rotate_credential(db.session, kiosk)
+    db.session.commit()
+    return credential
+
+
+def _actions(db):
+    from kiosk_backend.core.audit import AuditEntry
+
+    db.session.expire_all()
+    return list(db.session.scalars(sa.select(AuditEntry.action)))
+
+
+# ===================================================================== the console in words
+
+def test_the_kiosk_page_says_things_in_words_not_codes(app, db, world):
+    client = app.test_client()
+    csrf = login(client, "admin")
+    client.post(f"/admin/kiosks/{world.own_kiosk.id}/commands", data={"csrf_token": csrf, "kind": "reload"})
+    response = client.get(f"/admin/kiosks/{world.own_kiosk.id}?done=reload")
+    page = response.text
+    assert "已完成：重新加载页面" in page and "done=reload" not in page.split("<main>", 1)[1]
+    history = page.split("心跳记录", 1)[1]
+    assert "异常" in history and "打印机：缺纸" in history          # status and peripherals in words
+    for code in (">degraded<", ">online<", "paper_out<", "printer:", ">pending<", ">reload<"):
+        assert code not in page, code
+    assert "等待发送" in page and "重新加载页面" in page            # the command log
+
+
+def test_an_offline_kiosk_is_not_said_to_be_in_use(app, db, world, clock):
+    from .conftest import beat
+
+    kiosk = world.own_kiosk
+    beat(db, kiosk, seq=5, session_active=True)
+    client = app.test_client()
+    login(client, "admin")
+    assert "有居民正在使用" in client.get(f"/admin/kiosks/{kiosk.id}").text
+    db.session.get(Kiosk, kiosk.id).last_seen_at = utcnow() - timedelta(hours=2)  # silent since
+    db.session.commit()
+    page = client.get(f"/admin/kiosks/{kiosk.id}").text
+    assert "离线" in page and "有居民正在使用" not in page
+
+
+def test_the_grid_names_the_model_and_explains_an_empty_peripherals_column(app, db, world, make_kiosk):
+    make_kiosk(site=world.own_site, profile="community-tablet")  # never sent a heartbeat
+    client = app.test_client()
+    login(client, "admin")
+    page = client.get("/admin/").text
+    profiles = app.extensions["device_profiles"]
+    assert profiles["community-tablet"].name in page and profiles["post-office-portrait"].name in page
+    assert "<td>community-tablet</td>" not in page and "<td>post-office-portrait</td>" not in page
+    assert "未上报" in page and "终端还没有在心跳中报告外设" in page
+    assert "打印机：缺纸" in page
+    english = client.get("/admin/?lang=en").text
+    assert "Not reported yet" in english and "Printer: out of paper" in english
+
+
+@pytest.mark.parametrize("prefix,values", [
+    ("admin.command_state.", [state.value for state in CommandState]),
+    ("admin.peripheral.", sorted(PeripheralStatus().fields)),
+    ("admin.peripheral_state.", sorted({*PRINTER_STATES, *DEVICE_STATES})),
+    ("admin.done.", ["authorize", "revoke", "rotate", "reenrol"]),
+])
+def test_words_exist_for_every_code_the_console_shows(prefix, values):
+    missing = [prefix + value for value in values if not all(catalogue().get(prefix + value, {}).values())]
+    assert not missing, missing

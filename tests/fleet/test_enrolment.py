@@ -13,6 +13,7 @@ from kiosk_backend.core.tokens import token_hash
 from kiosk_backend.fleet import enrolment, services
 from kiosk_backend.fleet.enrolment import EnrolmentRefused
 from kiosk_backend.fleet.models import EnrolmentCode, Kiosk
+from kiosk_backend.fleet.states import KioskState
 
 from .conftest import actions, beat, new_code, run_in_threads
 
@@ -314,3 +315,42 @@ def test_applying_a_command_is_audited_as_the_kiosk(db, make_kiosk):
     db.session.commit()
     entries = audit.search(db.session, action="command.ack")
     assert [(e.actor, e.details["kind"]) for e in entries] == [(f"kiosk:{kiosk.number}", "maintenance_on")]
+
+
+# ===================================================================== revoke now and re-enrol
+
+def test_revoke_now_and_reenrol_kills_the_credential_at_once_and_the_code_restores_the_same_kiosk(db, make_kiosk):
+    kiosk, old = make_kiosk()
+    number, site_id = kiosk.number, kiosk.site_id
+    code, record = enrolment.revoke_credential_and_reenrol(db.session, kiosk, actor="wang", valid_hours=2)
+    db.session.commit()
+    assert enrolment.authenticate(db.session, old) is None  # now, not at the next heartbeat
+    assert (record.kiosk_id, record.site_id, record.profile) == (kiosk.id, site_id, kiosk.profile)
+    assert kiosk.state == KioskState.AUTHORIZED and kiosk.rotate_requested is False
+    again, credential = enrolment.activate(db.session, code=code, profile=kiosk.profile)
+    db.session.commit()
+    assert (again.id, again.number, again.state) == (kiosk.id, number, KioskState.AUTHORIZED)
+    assert enrolment.authenticate(db.session, credential).id == kiosk.id
+    assert {"kiosk.credential_revoke", "enrolment_code.create", "kiosk.reenrol"} <= set(actions(db))
+
+
+def test_revoke_now_and_reenrol_refuses_a_revoked_kiosk(db, make_kiosk):
+    kiosk, _ = make_kiosk()
+    enrolment.revoke(db.session, kiosk, actor="wang")
+    with pytest.raises(Conflict):
+        enrolment.revoke_credential_and_reenrol(db.session, kiosk, actor="wang")
+
+
+def test_a_rotation_racing_revoke_now_cannot_bring_a_credential_back(db, app, make_kiosk):
+    from kiosk_backend.extensions import db as _db
+
+    kiosk, old = make_kiosk()
+    stale = db.session.get(Kiosk, kiosk.id)       # the kiosk's request authenticated with the old credential
+    with app.app_context():                       # meanwhile the admin revokes it now
+        other = _db.session.get(Kiosk, kiosk.id)
+        enrolment.revoke_credential_and_reenrol(_db.session, other, actor="li")
+        _db.session.commit()
+    with pytest.raises(Forbidden):
+        enrolment.rotate_credential(db.session, stale)
+    db.session.rollback()
+    assert db.session.get(Kiosk, kiosk.id).credential_hash is None
