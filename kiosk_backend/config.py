@@ -6,14 +6,14 @@
 | KIOSK_SECRET_KEY | signs CSRF tokens and cookies | generated once into ``instance/secret_key`` |
 | KIOSK_REDIS_URL | shared store for rate limits and caches across app servers | in-process |
 | KIOSK_RATELIMIT_ENABLED | rate limits on; switch off for benchmarks only | 1 |
-| KIOSK_RATELIMIT_LOGIN_USERNAME, KIOSK_RATELIMIT_LOGIN_IP | console login POSTs per username, per IP | 10/minute;50/hour, 30/minute;300/hour |
+| KIOSK_RATELIMIT_LOGIN_USERNAME, KIOSK_RATELIMIT_LOGIN_IP | console login POSTs per username from one IP, per IP | 10/minute;50/hour, 30/minute;300/hour |
 | KIOSK_RATELIMIT_ENROLMENT_IP | enrolment-code claims (browser and API) per IP | 10/minute;50/hour |
 | KIOSK_RATELIMIT_SEARCH_KIOSK, KIOSK_RATELIMIT_SEARCH_IP | catalog search and suggest per kiosk, per IP | 120/minute, 600/minute |
 | KIOSK_RATELIMIT_STRATEGY | fixed-window, moving-window or sliding-window-counter | fixed-window |
 | KIOSK_RATELIMIT_KEY_PREFIX | prefix of the counters in Redis (deployments sharing a Redis) | kiosk-ratelimit |
 | KIOSK_IDLE_SECONDS | kiosk idle time before the countdown | 120 |
 | KIOSK_IDLE_WARNING_SECONDS | length of the full-screen countdown | 25 |
-| KIOSK_PUBLIC_URL | base URL phones use for QR codes on printouts | the request's host |
+| KIOSK_PUBLIC_URL | base URL phones use for QR codes on printouts; required in production (kiosk_backend.wsgi refuses to start without it) | the request's host, in the demo and tests only |
 | KIOSK_MAX_UPLOAD_MB | largest catalog import accepted over HTTP | 64 |
 | KIOSK_PROFILE_DIR | device profile files, validated at start-up | the project's device_profiles/ |
 | KIOSK_OFFLINE_ALERT_MINUTES | silence after which an offline alert opens | 10 |
@@ -77,7 +77,18 @@ def load_config(instance_path: str | Path, overrides: Mapping[str, Any] | None =
         "API_SPEC_OPTIONS": {
             "info": {"description": "JSON API of kiosk-backend: catalog search and service guides "
                                     "(政务服务事项与办事指南)."},
-            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+            # Operations name theirs (catalog/api.py, fleet/api.py); the public catalog needs none.
+            "components": {"securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "A staff member's API token (`kiosk token create USERNAME`): "
+                                          "'Authorization: Bearer <token>'."},
+                "kiosk": {"type": "http", "scheme": "Kiosk",
+                          "description": "An enrolled kiosk's credential (from POST /api/v1/kiosk/activate): "
+                                         "'Authorization: Kiosk <credential>'."},
+                "kiosk_cookie": {"type": "apiKey", "in": "cookie", "name": "kiosk_credential",
+                                 "description": "The same credential as the cookie a kiosk browser gets at "
+                                                "activation (/kiosk/activate)."},
+            }},
         },
         # Database timeouts: a database that stops answering gives 503 + Retry-After
         # (core.errors) within seconds instead of hanging every worker (engine_options below).
@@ -88,6 +99,12 @@ def load_config(instance_path: str | Path, overrides: Mapping[str, Any] | None =
         "KIOSK_IDLE_SECONDS": int(env.get("KIOSK_IDLE_SECONDS", 120)),
         "KIOSK_IDLE_WARNING_SECONDS": int(env.get("KIOSK_IDLE_WARNING_SECONDS", 25)),
         "KIOSK_PUBLIC_URL": env.get("KIOSK_PUBLIC_URL", ""),
+        "KIOSK_DEMO": False,  # set by `kiosk demo`: QR codes may then fall back to the request's host
+        # Flask's signed session cookie carries one-time console notices only (a new enrolment
+        # code between a POST and the page it redirects to); staff sessions are server-side.
+        "SESSION_COOKIE_NAME": "kiosk_admin_notice",
+        "SESSION_COOKIE_PATH": "/admin",
+        "SESSION_COOKIE_SAMESITE": "Strict",
         "KIOSK_REDIS_URL": env.get("KIOSK_REDIS_URL", ""),
         # Rate limits (core.ratelimit): limits strings "N per minute;M per hour", counted in Redis when set.
         "KIOSK_RATELIMIT_ENABLED": env.get("KIOSK_RATELIMIT_ENABLED", "1").lower() not in ("0", "false", "no", "off"),
@@ -124,6 +141,24 @@ def load_config(instance_path: str | Path, overrides: Mapping[str, Any] | None =
         cfg["SQLALCHEMY_DATABASE_URI"], connect_timeout=cfg["KIOSK_DB_CONNECT_TIMEOUT"],
         statement_timeout_ms=cfg["KIOSK_DB_STATEMENT_TIMEOUT_MS"], pool_timeout=cfg["KIOSK_DB_POOL_TIMEOUT"]))
     return cfg
+
+
+class ConfigError(RuntimeError):
+    """A setting production cannot run without; the message says which and why."""
+
+
+def check_production_config(config: Mapping[str, Any]) -> None:
+    """Refuse settings that only the demo and tests may leave out (the WSGI entry point calls
+    this before serving). Raises ConfigError."""
+    if config.get("TESTING") or config.get("KIOSK_DEMO"):
+        return
+    public = str(config.get("KIOSK_PUBLIC_URL") or "").strip()
+    if not public:
+        raise ConfigError("KIOSK_PUBLIC_URL is not set. Printed and on-screen QR codes need the address phones use "
+                          "to reach this server, e.g. KIOSK_PUBLIC_URL=https://zwfw.example.gov.cn "
+                          "(without it they would point at whatever host name a kiosk used).")
+    if not public.startswith(("http://", "https://")):
+        raise ConfigError(f"KIOSK_PUBLIC_URL must start with http:// or https://, got {public!r}.")
 
 
 def engine_options(url: str, *, connect_timeout: int, statement_timeout_ms: int,

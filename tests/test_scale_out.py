@@ -70,6 +70,7 @@ def servers(make_app, databases, tmp_path_factory):
 
     prefix = f"kiosk-scale-{uuid.uuid4().hex[:10]}"
     env = {**os.environ, "KIOSK_DATABASE_URL": url, "KIOSK_SECRET_KEY": "scale-out", "KIOSK_REDIS_URL": redis_url,
+           "KIOSK_PUBLIC_URL": "https://zwfw.example.gov.cn",
            "KIOSK_RATELIMIT_KEY_PREFIX": prefix, "KIOSK_RATELIMIT_ENROLMENT_IP": "3/minute",
            "KIOSK_INSTANCE_PATH": str(tmp_path_factory.mktemp("scale-instance")), "KIOSK_LOG_LEVEL": "WARNING"}
     bases, processes = [], []

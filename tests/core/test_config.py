@@ -70,3 +70,32 @@ def test_sqlite_gets_a_pool_timeout_but_no_connect_args(tmp_path):
     assert options == {"pool_pre_ping": True, "pool_timeout": 5}
     in_memory = load_config(tmp_path, {"DATABASE_URL": "sqlite://"}, environ={})["SQLALCHEMY_ENGINE_OPTIONS"]
     assert in_memory == {"pool_pre_ping": True}  # a StaticPool has no timeout
+
+
+def test_production_needs_a_public_url_for_qr_codes_but_the_demo_and_tests_do_not():
+    from kiosk_backend.config import ConfigError, check_production_config
+
+    with pytest.raises(ConfigError, match="KIOSK_PUBLIC_URL is not set"):
+        check_production_config({"KIOSK_PUBLIC_URL": ""})
+    with pytest.raises(ConfigError, match="http:// or https://"):
+        check_production_config({"KIOSK_PUBLIC_URL": "zwfw.example.gov.cn"})
+    check_production_config({"KIOSK_PUBLIC_URL": "https://zwfw.example.gov.cn"})
+    check_production_config({"KIOSK_PUBLIC_URL": "", "KIOSK_DEMO": True})
+    check_production_config({"KIOSK_PUBLIC_URL": "", "TESTING": True})
+
+
+def test_the_wsgi_entry_point_refuses_to_start_without_a_public_url(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith("KIOSK_")}
+    env.update(KIOSK_INSTANCE_PATH=str(tmp_path), KIOSK_DATABASE_URL=f"sqlite:///{tmp_path / 'k.db'}",
+               KIOSK_SECRET_KEY="x", KIOSK_LOG_LEVEL="WARNING")
+    refused = subprocess.run([sys.executable, "-c", "import kiosk_backend.wsgi"], env=env, capture_output=True,
+                             text=True, timeout=120)
+    assert refused.returncode != 0 and "KIOSK_PUBLIC_URL is not set" in refused.stderr
+    env["KIOSK_PUBLIC_URL"] = "https://zwfw.example.gov.cn"
+    started = subprocess.run([sys.executable, "-c", "import kiosk_backend.wsgi"], env=env, capture_output=True,
+                             text=True, timeout=120)
+    assert started.returncode == 0, started.stderr[-2000:]
