@@ -74,7 +74,7 @@ def test_maintenance_sent_from_the_console_reaches_the_kiosk_screen(new_page, li
     expect(admin.get_by_role("heading", level=1)).to_have_text("终端总览")
     row = admin.get_by_role("row").filter(has=admin.get_by_role("link", name=kiosk.number, exact=True))
     expect(row).to_contain_text("在线")  # status in words, not colour alone
-    expect(row).to_contain_text(POST_OFFICE)
+    expect(row).to_contain_text("邮政网点政务自助终端")  # the model's name, not its slug
     row.get_by_role("link", name=kiosk.number).click()
     expect(admin.get_by_role("heading", level=1)).to_have_text(f"终端 {kiosk.number} 在线")
 
@@ -94,7 +94,7 @@ def test_maintenance_sent_from_the_console_reaches_the_kiosk_screen(new_page, li
 
     admin.reload()
     expect(admin.locator(".kv")).to_contain_text("维护中")
-    expect(admin.get_by_role("row", name=re.compile("maintenance_on"))).to_contain_text("acked")
+    expect(admin.get_by_role("row", name=re.compile("进入维护"))).to_contain_text("已执行")
 
     _send(admin, "结束维护")
     screen.clock.run_for(31_000)
@@ -102,7 +102,7 @@ def test_maintenance_sent_from_the_console_reaches_the_kiosk_screen(new_page, li
     expect(screen.locator(".kiosk-number")).to_have_text(f"终端 {kiosk.number}")
     expect(screen.get_by_role("link", name=re.compile("查找事项"))).to_be_visible()
     admin.reload()
-    expect(admin.get_by_role("row", name=re.compile("maintenance_off"))).to_contain_text("acked")
+    expect(admin.get_by_role("row", name=re.compile("结束维护"))).to_contain_text("已执行")
 
 
 def test_the_console_pages_are_accessible(new_page, live_server, kiosk_app, kiosks, admin_account, axe,
@@ -144,7 +144,7 @@ def test_the_console_pages_are_accessible(new_page, live_server, kiosk_app, kios
     expect(page.get_by_role("heading", level=1)).to_have_text("终端总览")
     paper_row = page.get_by_role("row").filter(has=page.get_by_role("link", name=out_of_paper.number, exact=True))
     expect(paper_row).to_contain_text("异常")
-    expect(paper_row).to_contain_text("printer: paper_out")
+    expect(paper_row).to_contain_text("打印机：缺纸")
     check("fleet")
 
     page.goto(live_server(f"/admin/kiosks/{shared.id}"))
@@ -158,6 +158,9 @@ def test_the_console_pages_are_accessible(new_page, live_server, kiosk_app, kios
     page.get_by_role("button", name="生成激活码").click()
     expect(page.locator(".new-code .code")).to_have_text(re.compile(r"^[A-Z0-9]{5}-[A-Z0-9]{5}$"))
     check("site-new-code")
+    page.reload()  # a GET page (post/redirect/get): reloading neither shows the code again nor makes another
+    expect(page.get_by_role("button", name="生成激活码")).to_be_visible()
+    expect(page.locator(".new-code")).to_have_count(0)
 
     page.goto(live_server("/admin/alerts"))
     expect(page.get_by_role("row", name=re.compile(out_of_paper.number))).to_contain_text("缺纸")
@@ -171,3 +174,60 @@ def test_the_console_pages_are_accessible(new_page, live_server, kiosk_app, kios
     expect(page.get_by_role("heading", level=1)).to_be_visible()
     check("audit")
     assert not problems, "\n".join(problems)
+
+
+# uPlot draws its axes on a canvas: keep every chart the page makes, to read its ticks.
+CAPTURE_CHARTS = """
+window.__charts = [];
+Object.defineProperty(window, "uPlot", {
+  configurable: true,
+  get() { return window.__uPlot; },
+  set(real) {
+    function Captured(opts, data, target) { const chart = new real(opts, data, target); window.__charts.push(chart); return chart; }
+    Object.assign(Captured, real);
+    window.__uPlot = Captured;
+  },
+});
+"""
+
+LAST_DAY_TICK = """() => {
+  const chart = window.__charts[0];
+  const axis = chart.axes[0];
+  const days = chart.data[0];
+  const last = days[days.length - 1];
+  const at = (axis._splits || []).indexOf(last);
+  if (at < 0 || !axis._values[at]) return {labelled: false, ticks: axis._values};
+  const label = String(axis._values[at]);
+  chart.ctx.font = axis.font[0];
+  const right = chart.valToPos(last, "x", true) + chart.ctx.measureText(label).width / 2;
+  return {labelled: true, label, fits: right <= chart.ctx.canvas.width, ticks: axis._values};
+}"""
+
+
+@pytest.mark.parametrize("days", [14, 30])
+def test_the_usage_chart_labels_its_last_day(new_page, live_server, kiosk_app, kiosks, admin_account, days,
+                                             screenshot_dir):
+    from datetime import timedelta
+
+    from kiosk_backend.core.clock import LOCAL_TZ, utcnow
+    from kiosk_backend.extensions import db
+    from kiosk_backend.fleet import services
+    from kiosk_backend.fleet.models import Kiosk
+
+    shared = kiosks(POST_OFFICE)
+    with kiosk_app.app_context():
+        kiosk = db.session.get(Kiosk, shared.id)
+        for back in (0, 1, 3, 6):
+            services.record_usage(db.session, kiosk, "search", now=lambda back=back: utcnow() - timedelta(days=back))
+        db.session.commit()
+        db.session.remove()
+    today = utcnow().astimezone(LOCAL_TZ).date()
+
+    page = new_page(DESKTOP, kiosk=None)
+    page.add_init_script(CAPTURE_CHARTS)
+    _log_in(page, live_server, admin_account, path=f"/admin/usage?days={days}")
+    page.wait_for_selector(".chart .uplot")
+    page.locator(".chart").screenshot(path=screenshot_dir / f"admin-usage-chart-{days}-days.png")
+    tick = page.evaluate(LAST_DAY_TICK)
+    assert tick["labelled"], f"today ({today}) has no label; the axis shows {tick['ticks']}"
+    assert f"{today.month}/{today.day}" in tick["label"] and tick["fits"], tick
