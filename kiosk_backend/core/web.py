@@ -171,3 +171,5 @@ def init_app(app: Flask) -> None:
     app.before_request(_before_request)
     app.after_request(_after_request)
     app.context_processor(_template_context)
+    # Browsers and tools ask for /favicon.ico whatever a page links: the emblem, not a 404.
+    app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.ico"))

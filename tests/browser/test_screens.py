@@ -58,9 +58,10 @@ LAYOUT = r"""
       problems.push(`"${own.slice(0, 20)}" is squeezed into ${Math.round(r.width)}px`);
     }
   }
-  // 返回 and 首页: where they are, and whether a finger at their centre reaches them.
+  // 返回 and 首页: where they are, and whether a finger at their centre reaches them (on home
+  // 返回 is a disabled button in the same place).
   const nav = {};
-  for (const link of document.querySelectorAll('nav.bottombar a')) {
+  for (const link of document.querySelectorAll('nav.bottombar a, nav.bottombar button')) {
     const r = link.getBoundingClientRect();
     const label = link.textContent.replace(/[^\p{L}]/gu, '');
     const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);

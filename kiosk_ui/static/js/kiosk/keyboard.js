@@ -2,14 +2,19 @@
 // letter keys add pinyin initials, plus backspace and clear. Typing is the enemy (UX.md).
 
 /** Wire ``keyboard`` (a container of buttons with data-word / data-key) to ``input``;
- *  ``onChange`` runs after every key. */
+ *  ``onChange`` runs after every key. Containers elsewhere on the page that name the input
+ *  in ``data-keyboard-for`` (the quick-word chips, laid out beside the results) type into it
+ *  too. */
 export function attachKeyboard(keyboard, input, onChange) {
-  keyboard.addEventListener("click", (event) => {
-    const button = event.target.closest("button");
-    if (!button) return;
-    input.value = applyKey(input.value, button.dataset);
-    onChange();
-  });
+  const parts = [keyboard, ...document.querySelectorAll(`[data-keyboard-for="${input.id}"]`)];
+  for (const part of parts) {
+    part.addEventListener("click", (event) => {
+      const button = event.target.closest("button");
+      if (!button) return;
+      input.value = applyKey(input.value, button.dataset);
+      onChange();
+    });
+  }
 }
 
 /** The box's new text after pressing a key described by ``{word}`` or ``{key}``. */
