@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 
 from ..core import ratelimit
-from ..core.errors import Invalid
+from ..core.errors import Invalid, documented_errors
 from ..extensions import db
 from ..identity.api import require_staff
 from . import schemas, services
@@ -21,6 +21,7 @@ blp = Blueprint("catalog", __name__, url_prefix="/api/v1/catalog",
 @ratelimit.catalog_search
 @blp.arguments(schemas.SearchArgs(), location="query")
 @blp.response(200, schemas.SearchResult)
+@documented_errors(blp, 429, 503)
 def search_items(args):
     """Search items best first, or browse with filters when ``q`` is empty.
 
@@ -37,6 +38,7 @@ def search_items(args):
 @ratelimit.catalog_search
 @blp.arguments(schemas.SuggestArgs(), location="query")
 @blp.response(200, schemas.SuggestResult)
+@documented_errors(blp, 429, 503)
 def suggest(args):
     """Item names for search-as-you-type."""
     return {"suggestions": services.suggest(db.session, **args)}
@@ -44,7 +46,7 @@ def suggest(args):
 
 @blp.get("/items/<string:task_code>")
 @blp.response(200, schemas.ItemGuide)
-@blp.alt_response(404, description="No item with this code")
+@documented_errors(blp, 404, 503)
 def get_item(task_code):
     """The whole guide (办事指南) of one item."""
     return services.guide_of(db.session, services.get_item(db.session, task_code))
@@ -57,6 +59,7 @@ class AudienceArgs(ma.Schema):
 @blp.get("/themes")
 @blp.arguments(AudienceArgs(), location="query")
 @blp.response(200, schemas.ThemeOut(many=True))
+@documented_errors(blp, 503)
 def list_themes(args):
     """Topics for residents (natural) and businesses (legal) with their item counts."""
     return services.list_themes(db.session, args.get("audience"))
@@ -64,6 +67,7 @@ def list_themes(args):
 
 @blp.get("/departments")
 @blp.response(200, schemas.DepartmentOut(many=True))
+@documented_errors(blp, 503)
 def list_departments():
     """Departments with their item counts, busiest first."""
     return services.list_departments(db.session)
@@ -71,6 +75,7 @@ def list_departments():
 
 @blp.get("/bundles")
 @blp.response(200, schemas.BundleOut(many=True))
+@documented_errors(blp, 503)
 def list_bundles():
     """Life-event bundles (一件事一次办) with their items."""
     return [services.bundle_view(b) for b in services.list_bundles(db.session)]
@@ -78,6 +83,7 @@ def list_bundles():
 
 @blp.get("/bundles/<int:bundle_id>")
 @blp.response(200, schemas.BundleOut)
+@documented_errors(blp, 404, 503)
 def get_bundle(bundle_id):
     """One life-event bundle."""
     return services.get_bundle(db.session, bundle_id)
@@ -88,17 +94,30 @@ def get_bundle(bundle_id):
 admin_blp = Blueprint("catalog_admin", __name__, url_prefix="/api/v1/admin/catalog",
                       description="Catalog administration (bearer token of an admin)")
 admin_blp.before_request(require_staff("admin"))
+# Every admin operation: a bearer token (401 without a valid one), of an admin (403 for other roles).
+STAFF_SECURITY = [{"bearer": []}]
+
+# The import's file formats: by the ``format`` query argument, else the file name's extension,
+# else the first bytes ("[" JSON, "{" JSON lines, anything else CSV); UTF-8 or GB18030 text.
+IMPORT_CONTENT_TYPES = ("application/json", "application/x-ndjson", "application/jsonl", "text/csv",
+                        "text/plain", "application/octet-stream")
 
 
 class ImportFile(ma.Schema):
-    file = Upload(required=True)
+    file = Upload(required=True, metadata={"description": (
+        "The catalog file, UTF-8 (with or without BOM) or GB18030 text: a JSON array of items (.json), "
+        "one JSON item per line (.jsonl, .ndjson) or CSV with a header row of national field names (.csv). "
+        "The format is the `format` argument, else the file name's extension, else guessed from the "
+        "first bytes.")})
 
 
 @admin_blp.post("/import")
 @admin_blp.arguments(schemas.ImportArgs(), location="query")
 @admin_blp.arguments(ImportFile(), location="files")
 @admin_blp.response(200, schemas.ImportReport)
-@admin_blp.doc(security=[{"bearer": []}])
+@admin_blp.doc(security=STAFF_SECURITY, requestBody={"content": {"multipart/form-data": {
+    "encoding": {"file": {"contentType": ", ".join(IMPORT_CONTENT_TYPES)}}}}})
+@documented_errors(admin_blp, 400, 401, 403, 409, 413, 503)
 def import_catalog(args, files):
     """Import a JSON, JSON-lines or CSV file of items (national field names), upsert by task_code.
 
@@ -118,14 +137,16 @@ def import_catalog(args, files):
 @admin_blp.route("/synonyms")
 class Synonyms(MethodView):
     @admin_blp.response(200, schemas.SynonymOut(many=True))
-    @admin_blp.doc(security=[{"bearer": []}])
+    @admin_blp.doc(security=STAFF_SECURITY)
+    @documented_errors(admin_blp, 401, 403, 503)
     def get(self):
         """Synonyms and corrections added by admins (the shipped dictionary is not listed)."""
         return services.list_synonyms(db.session)
 
     @admin_blp.arguments(schemas.SynonymIn())
     @admin_blp.response(201, schemas.SynonymOut)
-    @admin_blp.doc(security=[{"bearer": []}])
+    @admin_blp.doc(security=STAFF_SECURITY)
+    @documented_errors(admin_blp, 400, 401, 403, 409, 503)
     def post(self, data):
         """Add a synonym (社保 → 社会保险) or a correction (身分证 → 身份证)."""
         return services.add_synonym(db.session, actor=g.actor, **data)
@@ -133,7 +154,8 @@ class Synonyms(MethodView):
 
 @admin_blp.delete("/synonyms/<int:synonym_id>")
 @admin_blp.response(204)
-@admin_blp.doc(security=[{"bearer": []}])
+@admin_blp.doc(security=STAFF_SECURITY)
+@documented_errors(admin_blp, 401, 403, 404, 503)
 def delete_synonym(synonym_id):
     """Remove an admin synonym."""
     services.delete_synonym(db.session, synonym_id, actor=g.actor)

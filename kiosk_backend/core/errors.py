@@ -16,6 +16,7 @@ import marshmallow as ma
 import sqlalchemy.exc as sa_exc
 from flask import Flask, Response, jsonify, render_template, request
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
@@ -63,19 +64,96 @@ class Unauthorized(DomainError):
 
 
 class ErrorSchema(ma.Schema):
-    """The error payload, for the OpenAPI document."""
+    """The error payload, for the OpenAPI document: every error response has all five fields."""
 
-    code = ma.fields.Integer(metadata={"description": "HTTP status code"})
-    status = ma.fields.String(metadata={"description": "HTTP status name"})
-    message = ma.fields.String(metadata={"description": "What went wrong, in English"})
-    message_zh = ma.fields.String(metadata={"description": "What went wrong, in Chinese"})
-    errors = ma.fields.Dict(metadata={"description": "Per-field details"})
+    code = ma.fields.Integer(required=True, metadata={"description": "HTTP status code"})
+    status = ma.fields.String(required=True, metadata={"description": "HTTP status name"})
+    message = ma.fields.String(required=True, metadata={"description": "What went wrong, in English"})
+    message_zh = ma.fields.String(required=True, metadata={"description": "What went wrong, in Chinese"})
+    errors = ma.fields.Dict(required=True, metadata={
+        "description": "Details: per location and field for invalid input ({\"json\": {\"seq\": [...]}}), "
+                       "per line for an import ({\"problems\": [...]}); empty otherwise"})
+
+
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again",
+                                "required": True, "schema": {"type": "integer", "minimum": 0}}}
+
+# The error statuses the JSON API really gives, as component responses (#/components/responses/<NAME>)
+# in the one error shape; operations list theirs with documented_errors().
+ERROR_RESPONSES: dict[int, tuple[str, str, dict]] = {
+    400: ("BAD_REQUEST", "The body is not well-formed (not JSON where JSON is expected), or a value is "
+                         "out of the range the database can store.", {}),
+    401: ("UNAUTHORIZED", "No valid credential: missing, unknown, expired or revoked.", {}),
+    403: ("FORBIDDEN", "The credential is valid but not allowed here: a kiosk waiting for an administrator "
+                       "to authorize it, or a staff member without the role.", {}),
+    404: ("NOT_FOUND", "No such resource.", {}),
+    409: ("CONFLICT", "Conflicts with the current state (a duplicate, an expired command, a revoked kiosk) "
+                      "or with a change made at the same time; read again and retry.", {}),
+    413: ("REQUEST_ENTITY_TOO_LARGE", "The upload is larger than the server accepts (KIOSK_MAX_UPLOAD_MB).", {}),
+    422: ("UNPROCESSABLE_ENTITY", "Invalid input: ``errors`` names every problem by location and field.", {}),
+    429: ("TOO_MANY_REQUESTS", "Too many requests from this kiosk or address; wait Retry-After seconds.",
+          _RETRY_AFTER),
+    503: ("SERVICE_UNAVAILABLE", "The database is unreachable or busy; retry after Retry-After seconds.",
+          _RETRY_AFTER),
+}
+
+
+def documented_errors(blp, *codes: int):
+    """Decorator listing the error responses an operation really gives (keys of ERROR_RESPONSES),
+    each a reference to its component response in the error shape."""
+
+    def decorator(func):
+        for code in codes:
+            func = blp.alt_response(code, response=ERROR_RESPONSES[code][0])(func)
+        return func
+
+    return decorator
+
+
+def _validator_properties(converter, field, **kwargs) -> dict:
+    """What a hand-written validator declares for the document: a validator function with an
+    ``openapi`` dict (``_plain_text.openapi = {"pattern": ...}``) adds those properties, so a
+    rule the schema checks is one a client can read (and schemathesis generates by)."""
+    properties: dict = {}
+    for validator in field.validators:
+        properties.update(getattr(validator, "openapi", None) or {})
+    return properties
 
 
 class KioskApi(Api):
-    """flask-smorest Api whose errors use our shape for JSON and HTML surfaces alike."""
+    """flask-smorest Api whose errors use our shape for JSON and HTML surfaces alike.
+
+    The OpenAPI document lists only the statuses an operation really gives (no catch-all
+    ``default`` response): ``documented_errors`` on each operation, 422 from ``arguments``.
+    A string field whose ``metadata`` has ``enum_from="<key>"`` is documented with an
+    ``enum`` of the names in ``app.extensions[<key>]`` (the device profiles an app loaded);
+    a validator function's ``openapi`` properties are documented too (_validator_properties).
+    """
 
     ERROR_SCHEMA = ErrorSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+    def init_app(self, app: Flask, *, spec_kwargs: dict | None = None) -> None:
+        super().init_app(app, spec_kwargs=spec_kwargs)
+
+        def enum_from_app(converter, field, **kwargs) -> dict:
+            key = field.metadata.get("enum_from")
+            if key is None:
+                return {}
+            names: list[Any] = sorted(app.extensions[key])
+            return {"enum": [*names, None] if field.allow_none else names}
+
+        self.ma_plugin.converter.add_attribute_function(enum_from_app)
+        self.ma_plugin.converter.add_attribute_function(_validator_properties)
+
+    def _register_responses(self):
+        super()._register_responses()
+        # Our descriptions and headers replace flask-smorest's bare status phrases.
+        for name, description, headers in ERROR_RESPONSES.values():
+            self.spec.components.responses_lazy.pop(name, None)
+            response = {"description": description, "schema": self.ERROR_SCHEMA, **({"headers": headers} if headers else {})}
+            prepare_response(response, self.spec, self.DEFAULT_RESPONSE_CONTENT_TYPE)
+            self.spec.components.response(name, response, lazy=True)
 
     def _register_error_handlers(self):
         # Registered by register_error_handlers() instead: one handler for every surface.

@@ -7,7 +7,7 @@ from flask import current_app, g, jsonify, request
 from flask_smorest import Blueprint
 
 from ..core import actors, ratelimit
-from ..core.errors import Forbidden, Invalid, Unauthorized
+from ..core.errors import Forbidden, Invalid, Unauthorized, documented_errors
 from ..core.requests import client_ip, record_after_request
 from ..extensions import db
 from . import heartbeats, schemas, services
@@ -16,6 +16,8 @@ from .kiosk import COOKIE, COOKIE_MAX_AGE, credential_from_request, profiles
 blp = Blueprint("kiosk_api", __name__, url_prefix="/api/v1/kiosk",
                 description="For kiosks: heartbeat, command acknowledgement, credential rotation "
                             "(cookie set at activation, or 'Authorization: Kiosk <credential>')")
+# A kiosk's credential, as the header or as the cookie a kiosk browser got at activation.
+KIOSK_SECURITY = [{"kiosk": []}, {"kiosk_cookie": []}]
 
 
 def _kiosk_or_401():
@@ -44,6 +46,8 @@ _HEARTBEAT_IN = schemas.HeartbeatIn()
 @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": _HEARTBEAT_IN}}})
 @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
 @blp.response(200, schemas.HeartbeatOut())
+@blp.doc(security=KIOSK_SECURITY)
+@documented_errors(blp, 400, 401, 503)
 def heartbeat():
     """Report liveness and peripherals; the answer carries status and due commands.
 
@@ -76,6 +80,8 @@ def _heartbeat_json(answer: dict) -> dict:
 
 @blp.post("/commands/<int:command_id>/ack")
 @blp.response(200, schemas.AckOut())
+@blp.doc(security=KIOSK_SECURITY)
+@documented_errors(blp, 401, 403, 404, 409, 503)
 def ack(command_id):
     """Acknowledge a command. Repeating the call is harmless."""
     return services.ack_command(db.session, g.kiosk, command_id, actor=g.actor)
@@ -83,6 +89,8 @@ def ack(command_id):
 
 @blp.post("/credential")
 @blp.response(200, schemas.CredentialOut())
+@blp.doc(security=KIOSK_SECURITY)
+@documented_errors(blp, 401, 403, 503)
 def rotate():
     """Swap this kiosk's credential for a new one; the old one stops working at once."""
     credential = services.rotate_credential(db.session, g.kiosk, actor=g.actor)
@@ -96,6 +104,8 @@ def rotate():
 @ratelimit.enrolment
 @blp.arguments(schemas.ActivateIn())
 @blp.response(201, schemas.CredentialOut())
+@blp.doc(security=[])  # the one-time code is the credential
+@documented_errors(blp, 400, 409, 429, 503)
 def activate(data):
     """Enrol a kiosk with a one-time code (for device agents; browsers use /kiosk/activate)."""
     try:

@@ -1,0 +1,143 @@
+"""The OpenAPI document at /api/v1/openapi.json: security schemes, error responses in the one
+error shape, the device profile as an enum, the import upload, and 405 with Allow on every path.
+tests/test_schemathesis.py checks that the running API keeps what this document says."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from kiosk_backend.fleet.profiles import DEFAULT_PROFILE_DIR
+
+KIOSK = [{"kiosk": []}, {"kiosk_cookie": []}]
+STAFF = [{"bearer": []}]
+PUBLIC = None  # no security requirement at all
+
+# Each operation: its credential and the error statuses it really gives.
+OPERATIONS = {
+    ("get", "/api/v1/catalog/items"): (PUBLIC, {422, 429, 503}),
+    ("get", "/api/v1/catalog/suggest"): (PUBLIC, {422, 429, 503}),
+    ("get", "/api/v1/catalog/items/{task_code}"): (PUBLIC, {404, 503}),
+    ("get", "/api/v1/catalog/themes"): (PUBLIC, {422, 503}),
+    ("get", "/api/v1/catalog/departments"): (PUBLIC, {503}),
+    ("get", "/api/v1/catalog/bundles"): (PUBLIC, {503}),
+    ("get", "/api/v1/catalog/bundles/{bundle_id}"): (PUBLIC, {404, 503}),
+    ("post", "/api/v1/admin/catalog/import"): (STAFF, {400, 401, 403, 409, 413, 422, 503}),
+    ("get", "/api/v1/admin/catalog/synonyms"): (STAFF, {401, 403, 503}),
+    ("post", "/api/v1/admin/catalog/synonyms"): (STAFF, {400, 401, 403, 409, 422, 503}),
+    ("delete", "/api/v1/admin/catalog/synonyms/{synonym_id}"): (STAFF, {401, 403, 404, 503}),
+    ("post", "/api/v1/kiosk/heartbeat"): (KIOSK, {400, 401, 422, 503}),
+    ("post", "/api/v1/kiosk/commands/{command_id}/ack"): (KIOSK, {401, 403, 404, 409, 503}),
+    ("post", "/api/v1/kiosk/credential"): (KIOSK, {401, 403, 503}),
+    ("post", "/api/v1/kiosk/activate"): ([], {400, 409, 422, 429, 503}),
+}
+HTTP_METHODS = ("get", "put", "post", "delete", "patch")
+
+
+@pytest.fixture(scope="module")
+def spec(_shared_app):
+    return _shared_app.test_client().get("/api/v1/openapi.json").get_json()
+
+
+def operations(spec):
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method in HTTP_METHODS:
+                yield method, path, operation
+
+
+def resolve(spec, obj):
+    while "$ref" in obj:
+        _, section, name = obj["$ref"].removeprefix("#/").split("/")
+        obj = spec["components"][section][name]
+    return obj
+
+
+def test_the_document_lists_exactly_the_known_operations(spec):
+    # A new operation must be added to OPERATIONS with its credential and errors.
+    assert {(method, path) for method, path, _ in operations(spec)} == set(OPERATIONS)
+
+
+def test_kiosk_and_staff_credentials_are_declared_security_schemes(spec):
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["kiosk"] == {"type": "http", "scheme": "Kiosk", "description": schemes["kiosk"]["description"]}
+    assert "Authorization: Kiosk <credential>" in schemes["kiosk"]["description"]
+    assert schemes["kiosk_cookie"]["type"] == "apiKey"
+    assert (schemes["kiosk_cookie"]["in"], schemes["kiosk_cookie"]["name"]) == ("cookie", "kiosk_credential")
+    assert (schemes["bearer"]["type"], schemes["bearer"]["scheme"]) == ("http", "bearer")
+    assert "security" not in spec  # no global requirement: each operation names its own
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(OPERATIONS))
+def test_each_operation_names_the_credential_it_checks(spec, method, path):
+    expected, _ = OPERATIONS[(method, path)]
+    assert spec["paths"][path][method].get("security") == expected
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(OPERATIONS))
+def test_each_operation_documents_the_errors_it_gives_in_the_error_shape(spec, method, path):
+    _, errors = OPERATIONS[(method, path)]
+    responses = spec["paths"][path][method]["responses"]
+    assert "default" not in responses  # a catch-all would make any status "documented"
+    assert {int(code) for code in responses if not code.startswith("2")} == errors
+    for code in errors:
+        response = resolve(spec, responses[str(code)])
+        assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+        assert response["description"]
+        if code in (429, 503):
+            assert response["headers"]["Retry-After"]["required"] is True
+
+
+def test_the_error_schema_requires_every_field_the_handlers_send(spec, client):
+    schema = spec["components"]["schemas"]["Error"]
+    body = client.get("/api/v1/catalog/items/NOPE").get_json()
+    assert set(schema["required"]) == set(schema["properties"]) == set(body)
+    assert schema["additionalProperties"] is False
+
+
+def test_the_device_profile_is_an_enum_of_the_shipped_profiles(spec):
+    shipped = sorted(p.stem for p in DEFAULT_PROFILE_DIR.glob("*.json"))
+    assert len(shipped) >= 3
+    schemas = spec["components"]["schemas"]
+    assert schemas["ActivateIn"]["properties"]["profile"]["enum"] == shipped
+    heartbeat = schemas["HeartbeatIn"]["properties"]["profile"]
+    assert heartbeat["enum"] == [*shipped, None] and heartbeat["nullable"] is True  # null: "not reported"
+
+
+def test_the_device_profile_enum_follows_the_profiles_the_app_loaded(make_app, tmp_path):
+    source = DEFAULT_PROFILE_DIR / "community-tablet.json"
+    (tmp_path / "community-tablet.json").write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    app = make_app(create_schema=False, KIOSK_PROFILE_DIR=str(tmp_path))
+    spec = app.test_client().get("/api/v1/openapi.json").get_json()
+    assert spec["components"]["schemas"]["ActivateIn"]["properties"]["profile"]["enum"] == ["community-tablet"]
+
+
+def test_the_import_upload_is_a_multipart_file_of_the_accepted_formats(spec):
+    body = spec["paths"]["/api/v1/admin/catalog/import"]["post"]["requestBody"]
+    multipart = body["content"]["multipart/form-data"]
+    assert list(body["content"]) == ["multipart/form-data"] and body["required"] is True
+    form = resolve(spec, multipart["schema"])
+    assert form["required"] == ["file"]
+    assert (form["properties"]["file"]["type"], form["properties"]["file"]["format"]) == ("string", "binary")
+    described = form["properties"]["file"]["description"]
+    for extension in (".json", ".jsonl", ".csv"):
+        assert extension in described
+    content_types = {t.strip() for t in multipart["encoding"]["file"]["contentType"].split(",")}
+    assert {"application/json", "application/x-ndjson", "text/csv"} <= content_types
+    fmt = next(p for p in spec["paths"]["/api/v1/admin/catalog/import"]["post"]["parameters"] if p["name"] == "format")
+    assert set(fmt["schema"]["enum"]) - {None} == {"json", "jsonl", "csv"}  # None: by extension or content
+
+
+def test_every_api_path_answers_an_undeclared_method_with_405_and_allow(spec, client):
+    for path, item in spec["paths"].items():
+        url = re.sub(r"\{[^}]+\}", "1", path)
+        declared = {m.upper() for m in item if m in HTTP_METHODS}
+        for method in HTTP_METHODS:
+            if method.upper() in declared:
+                continue
+            response = client.open(url, method=method.upper())
+            assert response.status_code == 405, (method, url)
+            allowed = {m.strip() for m in response.headers.get("Allow", "").split(",")}
+            assert declared <= allowed, (method, url, response.headers.get("Allow"))
+            assert json.loads(response.data)["code"] == 405
