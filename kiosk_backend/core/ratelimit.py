@@ -7,7 +7,7 @@ route modules put one of the decorators below under their route decorator:
 decorator              counts                                        settings (``config.py``)
 =====================  ============================================  ==============================
 ``login``              admin console login POSTs, per username       KIOSK_RATELIMIT_LOGIN_USERNAME
-                       (from the form) and per IP                    KIOSK_RATELIMIT_LOGIN_IP
+                       (from the form) from one IP, and per IP       KIOSK_RATELIMIT_LOGIN_IP
 ``enrolment``          enrolment-code claims (browser and API), IP   KIOSK_RATELIMIT_ENROLMENT_IP
 ``catalog_search``     catalog search, suggest and the kiosk search  KIOSK_RATELIMIT_SEARCH_KIOSK
                        page, per kiosk and per IP (one budget for    KIOSK_RATELIMIT_SEARCH_IP
@@ -47,10 +47,13 @@ def by_ip() -> str:
     return f"ip:{client_ip() or 'unknown'}"
 
 
-def by_username() -> str:
-    """The username typed into the login form, case-folded: guessing one account's password
-    from many addresses is counted together."""
-    return "user:" + request.form.get("username", "").strip().casefold()[:64]
+def by_username_and_ip() -> str:
+    """The username typed into the login form, case-folded, from one IP. Not the username
+    alone: guesses from anywhere would then shut its owner out everywhere. (Failed logins
+    are also counted, with backoff, in the database: identity/throttle.py.)"""
+    from .requests import client_ip
+
+    return f"user:{request.form.get('username', '').strip().casefold()[:64]}@{client_ip() or 'unknown'}"
 
 
 def by_kiosk() -> str:
@@ -82,9 +85,9 @@ def _limit(view, name: str, key_func, *, scope: str | None = None, methods=None,
 
 
 def login(view):
-    """Admin console login: POSTs only, per username and per IP, independently."""
+    """Admin console login: POSTs only, per (username, IP) and per IP, independently."""
     view = _limit(view, "KIOSK_RATELIMIT_LOGIN_IP", by_ip, methods=["POST"])
-    return _limit(view, "KIOSK_RATELIMIT_LOGIN_USERNAME", by_username, methods=["POST"])
+    return _limit(view, "KIOSK_RATELIMIT_LOGIN_USERNAME", by_username_and_ip, methods=["POST"])
 
 
 def enrolment(view):

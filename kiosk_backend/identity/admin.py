@@ -61,15 +61,15 @@ def admin_context() -> dict:
 def login():
     error = None
     if request.method == "POST":
-        # Failed attempts and lockouts are written on a session of their own: a refused
-        # login answers 401, and the request's own transaction is rolled back.
-        with independent_session() as failures:
-            try:
-                token, _record = services.login(db.session, username=request.form.get("username", "").strip(),
-                                                password=request.form.get("password", ""), ip=client_ip(),
-                                                failures=failures)
-            except services.LoginRefused as exc:
-                error = exc
+        # The attempt's claim is committed on a transaction of its own before the password is
+        # checked, and so are a refusal's records: a refused login answers 401, and the
+        # request's own transaction is rolled back.
+        try:
+            token, _record = services.login(db.session, username=request.form.get("username", "").strip(),
+                                            password=request.form.get("password", ""), ip=client_ip(),
+                                            side=independent_session)
+        except services.LoginRefused as exc:
+            error = exc
         if error is None:
             target = request.args.get("next") or ""
             # Only our own console pages, and nothing a Location header cannot carry (CR/LF).

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from ..core import tasks
 from ..core.clock import utcnow
+from . import throttle
 from .models import AdminSession
 
 KEEP_ENDED_SESSIONS = timedelta(days=1)
@@ -29,3 +30,9 @@ def delete_ended_sessions(session: Session, *, keep: timedelta = KEEP_ENDED_SESS
 @tasks.periodic("identity.ended_sessions", every=timedelta(hours=1))
 def cleanup_sessions(session: Session, config: Mapping[str, Any]) -> int:
     return delete_ended_sessions(session)
+
+
+@tasks.periodic("identity.login_throttle", every=timedelta(hours=1))
+def forget_login_failures(session: Session, config: Mapping[str, Any]) -> int:
+    """Delete login-throttle rows untouched for a day whose lock has run out."""
+    return throttle.forget(session)

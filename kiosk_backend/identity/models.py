@@ -20,11 +20,27 @@ class StaffUser(TimestampMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     role: Mapped[str] = mapped_column(sa.String(16))
     active: Mapped[bool] = mapped_column(default=True)
-    failed_logins: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[datetime | None]
 
     def __repr__(self) -> str:
         return f"<StaffUser {self.username} ({self.role})>"
+
+
+class LoginThrottle(db.Model):
+    """Console login attempts counted per (username, client address), and per address across
+    usernames (the row whose username is ``throttle.ANY_USERNAME``). Unknown usernames get
+    rows like real ones, so a lock says nothing about whether an account exists. See
+    identity/throttle.py."""
+
+    __tablename__ = "identity_login_throttle"
+
+    username: Mapped[str] = mapped_column(sa.String(64), primary_key=True)  # case-folded
+    ip: Mapped[str] = mapped_column(sa.String(64), primary_key=True)  # an IPv6 address as its /64
+    failures: Mapped[int] = mapped_column(default=0)  # attempts claimed and not refunded by a success
+    locked_until: Mapped[datetime | None]
+    last_failure_at: Mapped[datetime] = mapped_column(index=True)
+
+    def __repr__(self) -> str:
+        return f"<LoginThrottle {self.username!r}@{self.ip} {self.failures}>"
 
 
 class ApiToken(TimestampMixin, db.Model):

@@ -1,6 +1,8 @@
 """Staff accounts and their API tokens."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -11,7 +13,9 @@ from ..core import actors, audit
 from ..core.actors import Actor
 from ..core.clock import utcnow
 from ..core.errors import Conflict, Invalid, NotFound, Unauthorized
+from ..core.i18n import translate
 from ..core.tokens import new_token, token_hash
+from . import throttle
 from .models import ROLES, AdminSession, ApiToken, StaffUser, staff_site
 
 MIN_PASSWORD = 10
@@ -83,65 +87,90 @@ def revoke_token(session: Session, token_id: int, *, actor: Actor, now=utcnow) -
 
 # ===================================================================== console sessions
 
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
 SESSION_IDLE = timedelta(minutes=30)
 SESSION_MAX_AGE = timedelta(hours=10)
+REFUSED = "admin.login.refused"  # one message for a wrong password, an unknown name and a lock
 
 
 class LoginRefused(Unauthorized):
-    pass
+    def __init__(self) -> None:
+        super().__init__(translate(REFUSED, "en"), translate(REFUSED, "zh-CN"))
 
 
 def login(session: Session, *, username: str, password: str, ip: str | None = None,
-          failures: Session | None = None, now=utcnow) -> tuple[str, AdminSession]:
+          side: Callable[[], AbstractContextManager[Session]] | None = None,
+          now=utcnow) -> tuple[str, AdminSession]:
     """Check a password and open a console session; returns (cookie token, session).
 
-    Five wrong passwords lock the account for 15 minutes; unknown users and wrong
-    passwords get the same answer. Failed attempts, lockouts and their audit entries are
-    written to ``failures`` (default: ``session``): the console passes a session of their
-    own, because the refused request is rolled back. The failure count goes up in one
-    statement, so parallel guesses cannot slip past the lock. Raises LoginRefused.
+    Attempts are throttled per (username, client address) and per address across usernames
+    (identity/throttle.py, with backoff): a lock for one address never stops the same
+    account from another. Each attempt is claimed in one conditional statement *before* its
+    password is checked, so parallel guesses check no more passwords than the limits allow;
+    a success clears its (username, address) count. Unknown usernames are throttled, hashed
+    (a dummy scrypt hash) and answered exactly like wrong passwords, and a locked attempt
+    gets that same answer: nothing tells whether an account exists.
+
+    ``side`` opens a short transaction of its own (core.requests.independent_session): the
+    claims are committed before the password is checked, and a refusal's records (audit
+    "login.failed", "login.lockout", "login.locked") survive the refused request's rollback.
+    Without it everything goes to ``session`` (flushed). Raises LoginRefused.
     """
-    failures = failures or session
+    side = side or (lambda: nullcontext(session))
     moment = now()
-    actor = actors.staff(username, ip=ip) if username else actors.SYSTEM.at(ip)
-    if len(username) > 64 or any(ord(ch) < 32 or ord(ch) == 127 for ch in username):
-        # No such account can exist; such a name would not fit the audit log (or PostgreSQL) either.
-        check_password_hash(_DUMMY_HASH, password)
-        raise LoginRefused("Wrong username or password.", "用户名或密码不正确。")
-    user = session.scalar(sa.select(StaffUser).where(StaffUser.username == username))
-    if user is not None and user.locked_until is not None and user.locked_until > moment:
-        audit.record(failures, actor=actor, action="login.locked")
-        raise LoginRefused("Too many failed attempts; the account is locked for a while.",
-                           "密码错误次数过多，账号已暂时锁定，请 15 分钟后再试。")
-    if user is None or not user.active or not check_password_hash(user.password_hash, password):
-        if user is None:
-            check_password_hash(_DUMMY_HASH, password)  # same work whether or not the user exists
-        else:
-            count = failures.execute(sa.update(StaffUser).where(StaffUser.id == user.id)
-                                     .values(failed_logins=StaffUser.failed_logins + 1)
-                                     .returning(StaffUser.failed_logins)).scalar_one()
-            if count >= MAX_FAILED_LOGINS:
-                failures.execute(sa.update(StaffUser).where(StaffUser.id == user.id)
-                                 .values(locked_until=moment + LOCKOUT, failed_logins=0))
-                audit.record(failures, actor=actor, action="login.lockout")
-        audit.record(failures, actor=actor, action="login.failed")
-        failures.flush()
-        if failures is session and user is not None:
-            session.refresh(user)
-        raise LoginRefused("Wrong username or password.", "用户名或密码不正确。")
-    user.failed_logins, user.locked_until = 0, None
+    user_key, address = throttle.username_key(username), throttle.address_key(ip)
+    actor = actors.staff(username, ip=ip) if user_key else actors.SYSTEM.at(ip)
+    # Looked up first, on the request's session: on SQLite a read outside a write takes no lock.
+    user = session.scalar(sa.select(StaffUser).where(StaffUser.username == username)) if user_key else None
+    with side() as claims:
+        claimed = _claim(claims, user_key, address, moment)
+        if claimed is None:
+            audit.record(claims, actor=actor, action="login.locked", now=now)
+            claims.flush()
+    if claimed is None:
+        raise LoginRefused()
+    if user is None or not user.active:
+        check_password_hash(_DUMMY_HASH, password)  # the same work whether or not the account exists
+        ok = False
+    else:
+        ok = check_password_hash(user.password_hash, password)
+    if not ok:
+        with side() as records:
+            for scope, claim in claimed.items():
+                if claim.locked_until is not None:  # this attempt started a lock
+                    audit.record(records, actor=actor, action="login.lockout", now=now,
+                                 details={"scope": scope, "until": claim.locked_until.isoformat(timespec="seconds")})
+            audit.record(records, actor=actor, action="login.failed", now=now)
+            records.flush()
+        raise LoginRefused()
+    # In the claims' order (address, then username): no deadlock with a parallel claim.
+    throttle.refund(session, username=throttle.ANY_USERNAME, address=address, claim=claimed["address"])
+    throttle.clear(session, username=user_key, address=address)
     token = new_token()
     record = AdminSession(token_hash=token_hash(token), staff_id=user.id, csrf_token=new_token(24), created_at=moment,
                           last_seen_at=moment, expires_at=moment + SESSION_MAX_AGE, ip=ip)
     session.add(record)
-    audit.record(session, actor=actor, action="login")
+    audit.record(session, actor=actor, action="login", now=now)
     session.flush()
     return token, record
 
 
-_DUMMY_HASH = generate_password_hash("timing equaliser", method="scrypt")
+def _claim(session: Session, user_key: str | None, address: str, moment) -> dict[str, throttle.Claim] | None:
+    """Claim the attempt on the address row, then on the (username, address) row: the claims
+    by scope, or None when either row is locked (the address claim is then given back)."""
+    by_address = throttle.claim(session, username=throttle.ANY_USERNAME, address=address,
+                                free=throttle.FREE_PER_ADDRESS, now=moment)
+    if by_address is None:
+        return None
+    if user_key is None:  # a name no account can have: the address counts it
+        return {"address": by_address}
+    by_user = throttle.claim(session, username=user_key, address=address, free=throttle.FREE_PER_USERNAME, now=moment)
+    if by_user is None:
+        throttle.refund(session, username=throttle.ANY_USERNAME, address=address, claim=by_address)
+        return None
+    return {"address": by_address, "username": by_user}
+
+
+_DUMMY_HASH = generate_password_hash("timing equaliser", method="scrypt")  # as create_staff hashes
 
 
 def current_session(session: Session, token: str | None, *, touch: bool = True, now=utcnow) -> AdminSession | None:

@@ -206,7 +206,7 @@ def _staff(db, username: str, role: str = "admin"):
 
 
 def test_a_failed_console_login_is_counted_although_the_401_rolls_back(app, db):
-    from kiosk_backend.identity.models import StaffUser
+    from kiosk_backend.identity.models import LoginThrottle
 
     _staff(db, "wang")
     client = app.test_client()
@@ -214,7 +214,7 @@ def test_a_failed_console_login_is_counted_although_the_401_rolls_back(app, db):
         response = client.post("/admin/login", data={"username": "wang", "password": "wrong password"})
         assert response.status_code == 401
         db.session.remove()
-        assert db.session.scalar(sa.select(StaffUser.failed_logins).where(StaffUser.username == "wang")) == attempt
+        assert db.session.scalar(sa.select(LoginThrottle.failures).where(LoginThrottle.username == "wang")) == attempt
     assert [e.action for e in audit.search(db.session, action="login.failed")] == ["login.failed"] * 2
 
 

@@ -13,7 +13,7 @@ from kiosk_backend.core import audit
 from kiosk_backend.core.clock import utcnow
 from kiosk_backend.core.tokens import token_hash
 from kiosk_backend.fleet.models import EnrolmentCode, Kiosk
-from kiosk_backend.identity.models import AdminSession, StaffUser
+from kiosk_backend.identity.models import AdminSession, LoginThrottle, StaffUser
 from tests.conftest import PASSWORD, catalog_file, csrf_of, login, site_form
 
 # ===================================================================== CSRF
@@ -108,16 +108,17 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(app, db, staff):
     assert _audit_actions(db) == ["login.failed", "login.failed"]
 
 
-def test_five_failures_lock_the_account_even_against_the_right_password(app, db, staff):
+def test_five_failures_lock_the_account_from_that_address_even_against_the_right_password(app, db, staff):
+    """More in tests/identity/test_login_throttle.py."""
     client = app.test_client()
     for _ in range(5):
         assert client.post("/admin/login", data={"username": "admin", "password": "guess guess"}).status_code == 401
     locked = client.post("/admin/login", data={"username": "admin", "password": PASSWORD})
-    assert locked.status_code == 401 and "锁定" in locked.text
+    assert locked.status_code == 401 and "尝试次数过多" in locked.text
     assert "kiosk_admin" not in locked.headers.get("Set-Cookie", "")
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AdminSession)) == 0
-    user = db.session.scalar(sa.select(StaffUser))
-    assert user.locked_until is not None and user.locked_until > utcnow() + timedelta(minutes=14)
+    row = db.session.get(LoginThrottle, ("admin", "127.0.0.1"))
+    assert row.locked_until is not None and row.locked_until > utcnow() + timedelta(seconds=50)
     assert _audit_actions(db, actor="admin") == ["login.failed"] * 4 + ["login.lockout", "login.failed", "login.locked"]
 
 
@@ -125,12 +126,11 @@ def test_the_lock_ends_after_its_time_and_a_good_login_resets_the_count(app, db,
     client = app.test_client()
     for _ in range(5):
         client.post("/admin/login", data={"username": "admin", "password": "guess guess"})
-    user = db.session.scalar(sa.select(StaffUser))
-    user.locked_until = utcnow() - timedelta(seconds=1)
+    db.session.get(LoginThrottle, ("admin", "127.0.0.1")).locked_until = utcnow() - timedelta(seconds=1)
     db.session.commit()
     assert client.post("/admin/login", data={"username": "admin", "password": PASSWORD}).status_code == 302
     db.session.expire_all()
-    assert db.session.scalar(sa.select(StaffUser.failed_logins)) == 0
+    assert db.session.get(LoginThrottle, ("admin", "127.0.0.1")) is None
 
 
 def test_four_failures_then_success_do_not_lock(app, db, staff):
@@ -196,7 +196,7 @@ def test_a_wrong_password_under_an_old_console_cookie_is_a_quick_401_and_is_coun
     response = client.post("/admin/login", data={"username": "admin", "password": "not the password"})
     assert response.status_code == 401 and time.monotonic() - started < 5
     db.session.expire_all()
-    assert db.session.scalar(sa.select(StaffUser.failed_logins)) == 1
+    assert db.session.get(LoginThrottle, ("admin", "127.0.0.1")).failures == 1
     assert _audit_actions(db, actor="admin")[-1] == "login.failed"
     assert _session_row(db).last_seen_at == five_minutes_ago
 
@@ -340,7 +340,7 @@ def test_odd_audit_filters_are_not_a_500(app, db, staff, query):
 def test_an_overlong_username_is_a_failed_login_not_a_500(app, db, staff):
     client = app.test_client()
     response = client.post("/admin/login", data={"username": "a" * 5000, "password": PASSWORD})
-    assert response.status_code == 401 and "用户名或密码不正确" in response.text
+    assert response.status_code == 401 and "用户名或密码错误" in response.text
 
 
 @pytest.mark.parametrize("target", ["/admin/%0d%0aSet-Cookie:%20x=1", "/admin/\r\nX: y", "https://evil.example/admin/"])
