@@ -231,3 +231,41 @@ def test_the_usage_chart_labels_its_last_day(new_page, live_server, kiosk_app, k
     tick = page.evaluate(LAST_DAY_TICK)
     assert tick["labelled"], f"today ({today}) has no label; the axis shows {tick['ticks']}"
     assert f"{today.month}/{today.day}" in tick["label"] and tick["fits"], tick
+
+
+def test_revoke_now_sends_the_kiosk_to_its_activation_screen_and_the_one_time_code_brings_it_back(
+        new_page, live_server, kiosk_app, admin_account, screenshot_dir):
+    kiosk = enrol(kiosk_app, POST_OFFICE)  # its own kiosk: the shared ones must keep working
+    screen = new_page(kiosk=kiosk)
+    beats = Beats(screen)
+    screen.clock.install()
+    screen.goto(live_server("/kiosk/"))
+    expect(screen.locator(".kiosk-number")).to_have_text(f"终端 {kiosk.number}")
+    beats.wait_for(1)
+
+    admin = new_page(DESKTOP, kiosk=None)
+    _log_in(admin, live_server, admin_account, path=f"/admin/kiosks/{kiosk.id}")
+    button = admin.get_by_role("button", name="立即吊销凭证并重新激活")
+    button.click()  # the confirmation box is not ticked: the form is not sent
+    expect(admin.locator(".new-code")).to_have_count(0)
+    admin.get_by_label(re.compile(f"我确认：终端 {kiosk.number} 将立即停止服务")).check()
+    button.click()
+    expect(admin.locator(".done")).to_contain_text("旧凭证已吊销")
+    code_box = admin.locator(".new-code")
+    expect(code_box).to_contain_text(kiosk.number)
+    code = code_box.locator(".code").inner_text()
+    expect(admin.locator(".kv")).to_contain_text("已吊销，等待重新激活")
+    expect(admin.locator("main")).not_to_contain_text("<time")  # times read as times, not as markup
+    admin.screenshot(path=screenshot_dir / "admin-kiosk-reenrol-code.png", full_page=True)
+    admin.reload()
+    expect(admin.locator(".new-code")).to_have_count(0)  # shown once
+
+    # The kiosk's next heartbeat is refused: its screen goes to the activation form.
+    with screen.expect_navigation():
+        screen.clock.run_for(31_000)
+    expect(screen).to_have_url(re.compile(r"/kiosk/activate$"))
+    screen.get_by_label("激活码").fill(code)
+    screen.get_by_label("设备型号").select_option(POST_OFFICE)
+    screen.get_by_role("button", name="激活").click()
+    expect(screen).to_have_url(re.compile(r"/kiosk/$"))
+    expect(screen.locator(".kiosk-number")).to_have_text(f"终端 {kiosk.number}")  # the same kiosk

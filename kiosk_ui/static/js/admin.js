@@ -18,7 +18,11 @@ function drawUsage(box) {
       const opts = {
         width, height: 240,
         // Half a day of room on either side, so the first and last labels are not cut off.
-        scales: { x: { time: true, range: (u, min, max) => [min - halfDay, max + halfDay] } },
+        // Counts from zero, with a little head room (no 0–100 axis for a quiet fortnight).
+        scales: {
+          x: { time: true, range: (u, min, max) => [min - halfDay, max + halfDay] },
+          y: { range: (u, min, max) => [0, Math.max(4, Math.ceil((max || 0) * 1.1))] },
+        },
         series: [
           { label: labels.date },
           { label: labels.session, stroke: "#0a4aa6", width: 2 },
