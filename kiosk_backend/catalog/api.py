@@ -146,7 +146,7 @@ class Synonyms(MethodView):
     @admin_blp.arguments(schemas.SynonymIn())
     @admin_blp.response(201, schemas.SynonymOut)
     @admin_blp.doc(security=STAFF_SECURITY)
-    @documented_errors(admin_blp, 400, 401, 403, 409, 503)
+    @documented_errors(admin_blp, 400, 401, 403, 409, 413, 503)
     def post(self, data):
         """Add a synonym (社保 → 社会保险) or a correction (身分证 → 身份证)."""
         return services.add_synonym(db.session, actor=g.actor, **data)

@@ -81,15 +81,17 @@ _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying ag
 # The error statuses the JSON API really gives, as component responses (#/components/responses/<NAME>)
 # in the one error shape; operations list theirs with documented_errors().
 ERROR_RESPONSES: dict[int, tuple[str, str, dict]] = {
-    400: ("BAD_REQUEST", "The body is not well-formed (not JSON where JSON is expected), or a value is "
-                         "out of the range the database can store.", {}),
+    400: ("BAD_REQUEST", "The body is not well-formed JSON where JSON is expected, or is JSON no parser "
+                         "here takes (nested too deep, over-long numbers, NaN), or a value is out of the "
+                         "range the database can store.", {}),
     401: ("UNAUTHORIZED", "No valid credential: missing, unknown, expired or revoked.", {}),
     403: ("FORBIDDEN", "The credential is valid but not allowed here: a kiosk waiting for an administrator "
                        "to authorize it, or a staff member without the role.", {}),
     404: ("NOT_FOUND", "No such resource.", {}),
     409: ("CONFLICT", "Conflicts with the current state (a duplicate, an expired command, a revoked kiosk) "
                       "or with a change made at the same time; read again and retry.", {}),
-    413: ("REQUEST_ENTITY_TOO_LARGE", "The upload is larger than the server accepts (KIOSK_MAX_UPLOAD_MB).", {}),
+    413: ("REQUEST_ENTITY_TOO_LARGE", "The body is larger than the server accepts: KIOSK_MAX_JSON_KB for a "
+                                      "JSON body, KIOSK_MAX_UPLOAD_MB for an upload.", {}),
     422: ("UNPROCESSABLE_ENTITY", "Invalid input: ``errors`` names every problem by location and field.", {}),
     429: ("TOO_MANY_REQUESTS", "Too many requests from this kiosk or address; wait Retry-After seconds.",
           _RETRY_AFTER),

@@ -47,7 +47,7 @@ _HEARTBEAT_IN = schemas.HeartbeatIn()
 @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
 @blp.response(200, schemas.HeartbeatOut())
 @blp.doc(security=KIOSK_SECURITY)
-@documented_errors(blp, 400, 401, 503)
+@documented_errors(blp, 400, 401, 413, 503)
 def heartbeat():
     """Report liveness and peripherals; the answer carries status and due commands.
 
@@ -105,7 +105,7 @@ def rotate():
 @blp.arguments(schemas.ActivateIn())
 @blp.response(201, schemas.CredentialOut())
 @blp.doc(security=[])  # the one-time code is the credential
-@documented_errors(blp, 400, 409, 429, 503)
+@documented_errors(blp, 400, 409, 413, 429, 503)
 def activate(data):
     """Enrol a kiosk with a one-time code (for device agents; browsers use /kiosk/activate)."""
     try:

@@ -3,10 +3,12 @@ error shape, the device profile as an enum, the import upload, and 405 with Allo
 tests/test_schemathesis.py checks that the running API keeps what this document says."""
 from __future__ import annotations
 
+import io
 import json
 import re
 
 import pytest
+import schemathesis
 
 from kiosk_backend.fleet.profiles import DEFAULT_PROFILE_DIR
 
@@ -25,12 +27,12 @@ OPERATIONS = {
     ("get", "/api/v1/catalog/bundles/{bundle_id}"): (PUBLIC, {404, 503}),
     ("post", "/api/v1/admin/catalog/import"): (STAFF, {400, 401, 403, 409, 413, 422, 503}),
     ("get", "/api/v1/admin/catalog/synonyms"): (STAFF, {401, 403, 503}),
-    ("post", "/api/v1/admin/catalog/synonyms"): (STAFF, {400, 401, 403, 409, 422, 503}),
+    ("post", "/api/v1/admin/catalog/synonyms"): (STAFF, {400, 401, 403, 409, 413, 422, 503}),
     ("delete", "/api/v1/admin/catalog/synonyms/{synonym_id}"): (STAFF, {401, 403, 404, 503}),
-    ("post", "/api/v1/kiosk/heartbeat"): (KIOSK, {400, 401, 422, 503}),
+    ("post", "/api/v1/kiosk/heartbeat"): (KIOSK, {400, 401, 413, 422, 503}),
     ("post", "/api/v1/kiosk/commands/{command_id}/ack"): (KIOSK, {401, 403, 404, 409, 503}),
     ("post", "/api/v1/kiosk/credential"): (KIOSK, {401, 403, 503}),
-    ("post", "/api/v1/kiosk/activate"): ([], {400, 409, 422, 429, 503}),
+    ("post", "/api/v1/kiosk/activate"): ([], {400, 409, 413, 422, 429, 503}),
 }
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 
@@ -141,3 +143,30 @@ def test_every_api_path_answers_an_undeclared_method_with_405_and_allow(spec, cl
             allowed = {m.strip() for m in response.headers.get("Allow", "").split(",")}
             assert declared <= allowed, (method, url, response.headers.get("Allow"))
             assert json.loads(response.data)["code"] == 405
+
+
+# Arguments that pass each operation's schema, so that the request reaches the database.
+VALID_ARGUMENTS = {
+    ("get", "/api/v1/catalog/suggest"): {"query_string": {"q": "户口"}},
+    ("post", "/api/v1/admin/catalog/synonyms"): {"json": {"term": "户口", "expansion": "户籍"}},
+    ("post", "/api/v1/kiosk/heartbeat"): {"json": {"seq": 1}},
+    ("post", "/api/v1/kiosk/activate"): {"json": {"code": "ABCD2345", "profile": "community-tablet"}},
+}
+
+
+def test_with_the_database_unreachable_every_operation_gives_its_documented_503(make_app, tmp_path):
+    app = make_app(create_schema=False, DATABASE_URL=f"sqlite:///{tmp_path / 'not-yet' / 'kiosk.db'}")
+    client = app.test_client()
+    document = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    spec = document.raw_schema
+    for method, path, operation in operations(spec):
+        url = re.sub(r"\{[^}]+\}", "1", path)
+        kwargs = dict(VALID_ARGUMENTS.get((method, path), {}))
+        if path.endswith("/import"):
+            kwargs["data"] = {"file": (io.BytesIO(b"[]"), "items.json")}
+        scheme = "Bearer" if operation.get("security") == STAFF else "Kiosk"
+        response = client.open(url, method=method.upper(), headers={"Authorization": f"{scheme} x"}, **kwargs)
+        assert response.status_code == 503, (method, path, response.status_code)
+        documented = resolve(spec, operation["responses"]["503"])
+        assert set(documented["headers"]) == {"Retry-After"} and response.headers["Retry-After"].isdigit()
+        document[path][method.upper()].validate_response(response)  # the body is the Error schema
