@@ -3,18 +3,25 @@ from __future__ import annotations
 
 import io
 
-from flask import Blueprint, Response, abort, current_app, g, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, jsonify, render_template, request, url_for
+from limits import RateLimitItemPerSecond
+from werkzeug.exceptions import NotFound
 
 from ..core import ratelimit
+from ..core.i18n import translate_value
 from ..core.kiosk_shell import register_tile, require_feature, require_printer, tiles
 from ..core.printing import PAPERS, qr_image, render_pdf, render_png
+from ..core.printing.links import public_url
 from ..core.requests import independent_session
-from ..extensions import db
+from ..extensions import db, limiter
 from ..fleet import services as fleet
 from . import services
 from .printout import guide_blocks
+from .search import is_meaningful
 
 bp = Blueprint("catalog", __name__)
+# Coded values of the catalog (行政确认, 全市, 必要 ...) in the page's language: {{ value | coded(lang) }}.
+bp.add_app_template_filter(translate_value, "coded")
 
 register_tile("tile.search", "kiosk.catalog.search", "search.svg", 10, "search")
 register_tile("tile.themes", "kiosk.catalog.themes", "themes.svg", 20, "themes")
@@ -22,6 +29,13 @@ register_tile("tile.bundles", "kiosk.catalog.bundles", "bundles.svg", 30, "bundl
 register_tile("tile.departments", "kiosk.catalog.departments", "departments.svg", 40, "departments")
 
 PAGE_SIZE = 10
+# The search screen's quick words: what they put in the box (the catalogue is Chinese) and
+# their labels, "search.word.<word>" in the message catalogue.
+QUICK_WORDS = ("社保", "医保", "身份证", "户口", "公积金", "结婚", "退休", "居住证", "驾驶证", "护照", "低保", "残疾人证")
+# A second print of the same guide from the same kiosk within this many seconds is a double
+# tap, not a wish for two copies: it is refused (PRINT_GUARD in the limiter's store, so every
+# app server sees it).
+PRINT_GUARD_SECONDS = 3
 
 
 def _count(kind: str) -> None:
@@ -48,13 +62,15 @@ def home():
 def search():
     require_feature("search")
     q = request.args.get("q", "")[:50]
-    result = services.search(db.session, q=q, page=_page(), page_size=PAGE_SIZE) if q.strip() else None
+    # A query of nothing but punctuation or spaces ("??", "。", "%") is no query: the screen
+    # stays as it was, rather than listing the whole catalog.
+    result = services.search(db.session, q=q, page=_page(), page_size=PAGE_SIZE) if is_meaningful(q) else None
     if result is not None and _page() == 1:
         _count("search")
     if request.args.get("partial") == "1":
         # Search-as-you-type swaps in just the results, rendered by the same template.
         return render_template("kiosk/_results.html", result=result, page_size=PAGE_SIZE)
-    return render_template("kiosk/search.html", q=q, result=result,
+    return render_template("kiosk/search.html", q=q, result=result, quick_words=QUICK_WORDS,
                            popular=services.popular_items(db.session, 8), page_size=PAGE_SIZE)
 
 
@@ -65,7 +81,8 @@ def themes():
                            legal_themes=services.list_themes(db.session, "legal"))
 
 
-@bp.get("/themes/<string:name>")
+# Names are data, and may hold a "/" (教育/体育局): the path converter keeps them whole.
+@bp.get("/themes/<path:name>")
 def theme(name):
     require_feature("themes")
     result = services.search(db.session, theme=name, page=_page(), page_size=PAGE_SIZE)
@@ -80,7 +97,7 @@ def departments():
     return render_template("kiosk/departments.html", departments=services.list_departments(db.session))
 
 
-@bp.get("/departments/<string:name>")
+@bp.get("/departments/<path:name>")
 def department(name):
     require_feature("departments")
     result = services.search(db.session, department=name, page=_page(), page_size=PAGE_SIZE)
@@ -125,8 +142,8 @@ def _paper(default: str = "thermal80"):
 
 
 def _phone_url(task_code: str) -> str:
-    base = current_app.config.get("KIOSK_PUBLIC_URL") or request.url_root
-    return base.rstrip("/") + url_for("mobile.catalog.item", task_code=task_code)
+    # KIOSK_PUBLIC_URL, or refused (503) in production rather than a QR of an unroutable host.
+    return public_url(url_for("mobile.catalog.item", task_code=task_code))
 
 
 def _blocks(task_code: str):
@@ -143,17 +160,52 @@ def phone_qr(task_code):
 
 @bp.get("/items/<string:task_code>/print")
 def print_preview(task_code):
-    """A page holding only the printout image; kiosk browsers print it silently."""
-    paper = _paper()
+    """A page holding only the printout image; kiosk browsers print it silently (print.js,
+    after the print job below is accepted). A kiosk that cannot print on this paper (the
+    community tablet has no printer) gets a page in its own frame saying so, with the QR code
+    that takes the guide away on a phone: still a 404, as the printout does not exist here."""
+    paper = PAPERS.get(request.args.get("paper", "thermal80"))
+    if paper is None:
+        abort(400)
     guide = services.guide_of(db.session, services.get_item(db.session, task_code))
-    return render_template("kiosk/print.html", guide=guide, paper=paper)
+    try:
+        require_printer(paper.name)
+    except NotFound:
+        return render_template("kiosk/print.html", guide=guide, paper=None), 404
+    return render_template("kiosk/print.html", guide=guide, paper=paper, guard_seconds=PRINT_GUARD_SECONDS)
+
+
+@bp.post("/items/<string:task_code>/print")
+def print_job(task_code):
+    """One print of this guide, asked for by the print screen just before it prints: 202 when
+    it may print; 409 (with Retry-After) when this kiosk printed this guide less than
+    PRINT_GUARD_SECONDS ago, which is a double tap. Only accepted prints count in the usage
+    statistics. 400/404 like the print screen for a paper or item this kiosk cannot print."""
+    _paper()
+    services.get_item(db.session, task_code)
+    if not _first_print_in_window(task_code):
+        return (jsonify(status="duplicate", retry_after=PRINT_GUARD_SECONDS), 409,
+                {"Retry-After": str(PRINT_GUARD_SECONDS)})
+    _count("print")
+    return jsonify(status="accepted"), 202
+
+
+def _first_print_in_window(task_code: str) -> bool:
+    """Whether this is the kiosk's first print of ``task_code`` within PRINT_GUARD_SECONDS,
+    counted in the rate limiter's store (memory, or Redis shared by every app server). A
+    store that fails lets the print through: a lost guard is better than a lost printout."""
+    window = RateLimitItemPerSecond(1, PRINT_GUARD_SECONDS)
+    try:
+        return limiter.limiter.hit(window, "print-guard", str(g.kiosk.id), task_code)
+    except Exception:  # any failure of the store (Redis down, timeouts)
+        current_app.logger.warning("print guard store failed; printing without the guard", exc_info=True)
+        return True
 
 
 @bp.get("/items/<string:task_code>/print.png")
 def print_png(task_code):
     paper = _paper()
     guide, blocks = _blocks(task_code)
-    _count("print")
     return Response(render_png(blocks, paper), mimetype="image/png",
                     headers={"Content-Disposition": f'inline; filename="{task_code}-{paper.name}.png"'})
 

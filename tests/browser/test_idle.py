@@ -106,3 +106,49 @@ def test_the_home_screen_does_not_count_down(new_page, live_server, idle_kiosk):
     page.clock.run_for(IDLE_MS + WARNING_S * 1000 + 1_000)
     expect(page.locator("#idle-overlay")).to_be_hidden()
     expect(page).to_have_url(re.compile(r"/kiosk/$"))
+
+
+def test_the_next_resident_gets_the_kiosks_language_and_text_size_back(new_page, live_server, idle_kiosk,
+                                                                        screenshot_dir):
+    """Issue 7 §2.2: language and 长辈版 are choices of one resident; the idle reset forgets them
+    (server-side cookies and browser storage) and home comes back in the profile's defaults
+    (post-office kiosk: Chinese, standard text)."""
+    page = new_page(PORTRAIT, kiosk=idle_kiosk)
+    page.goto(live_server("/kiosk/search"))
+    page.get_by_role("link", name="长辈版").click()
+    expect(page.locator("body")).to_have_class(re.compile(r"\belder\b"))
+    page.get_by_role("link", name="English").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    names = {c["name"] for c in page.context.cookies()}
+    assert {"lang", "elder"} <= names
+
+    _open_paused(page, page.url)  # the same screen, now under the fake clock
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    page.evaluate("sessionStorage.setItem('lang', 'en'); localStorage.setItem('elder', '1')")
+    page.clock.run_for(IDLE_MS + 100)
+    expect(page.get_by_role("alertdialog")).to_have_accessible_name("Are you still there?")
+    with page.expect_navigation(url=re.compile(r"/kiosk/$")):
+        page.clock.run_for(WARNING_S * 1000 + 100)
+
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator("body")).not_to_have_class(re.compile(r"\belder\b"))
+    expect(page.get_by_role("link", name="长辈版")).to_be_visible()
+    expect(page.get_by_role("link", name="English")).to_be_visible()
+    assert {c["name"] for c in page.context.cookies()} & {"lang", "elder"} == set()
+    assert page.evaluate("sessionStorage.length + localStorage.length") == 0
+    page.screenshot(path=str(screenshot_dir / "idle-reset-home-portrait.png"))
+
+
+def test_a_choice_made_on_the_home_screen_is_forgotten_too(new_page, live_server, idle_kiosk):
+    page = new_page(PORTRAIT, kiosk=idle_kiosk)
+    page.goto(live_server("/kiosk/"))
+    page.get_by_role("link", name="English").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    _open_paused(page, live_server("/kiosk/"))
+    page.clock.run_for(IDLE_MS + 100)
+    expect(page.locator("#idle-overlay")).to_be_visible()  # home counts down once a choice was made
+    with page.expect_navigation(url=re.compile(r"/kiosk/$")):
+        page.clock.run_for(WARNING_S * 1000 + 100)
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    page.clock.run_for(IDLE_MS + WARNING_S * 1000)
+    expect(page.locator("#idle-overlay")).to_be_hidden()  # and stops counting once it is forgotten

@@ -5,6 +5,7 @@ navigation fails."""
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
 
@@ -72,5 +73,75 @@ def test_a_stopped_server_shows_the_notice_and_navigation_gets_the_offline_page(
     expect(page).to_have_url(re.compile(r"/kiosk/$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("服务暂时不可用")
     expect(page.get_by_role("alert").first).to_contain_text(COUNTER)
-    # ...styled: the stylesheet came from the service worker's cache.
-    assert page.evaluate("getComputedStyle(document.body).fontSize") == "24px"
+    # ...styled: the stylesheet came from the service worker's cache, at the profile's font
+    # scale (1.2 × 24 px on the post-office kiosk), and it still says which kiosk this is.
+    assert page.evaluate("getComputedStyle(document.body).fontSize") == "28.8px"
+    expect(page.locator(".kiosk-number")).to_contain_text("终端 ")
+
+
+def _serve_on(app, port: int) -> LiveServer:
+    """The app on a given port again (the kiosk's origin, so its cookie and service worker
+    still apply): a backend coming back after an outage."""
+    from werkzeug.serving import make_server
+
+    server = LiveServer.__new__(LiveServer)
+    server.app = app
+    server._server = make_server("127.0.0.1", port, app, threaded=True)
+    server.port, server.url = port, f"http://127.0.0.1:{port}"
+    server._thread = threading.Thread(target=server._server.serve_forever, name=f"live-{port}", daemon=True)
+    server._thread.start()
+    return server
+
+
+def test_the_offline_page_keeps_the_kiosk_and_recovers_by_itself(new_page, kiosk_app, kiosks, screenshot_dir):
+    """Issue 7 §2.5: the offline page says which kiosk this is, at the profile's font scale, and
+    when the server answers again it returns to the page the resident was going to."""
+    server = LiveServer(kiosk_app)
+    port = server.port
+    restarted = None
+    try:
+        page = new_page(PORTRAIT, service_workers="allow")
+        page.clock.install()
+        page.goto(server(f"/kiosk/items/{GUIDE_CODE}"))
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+        page.reload()  # a controlled page: it checks the service worker's copy of the offline page
+        page.wait_for_load_state("load")
+        server.stop()
+
+        # The resident taps a link while the backend is away: the kiosk's own offline page,
+        # at the address of the page they wanted.
+        page.get_by_role("link", name="人工帮助").click()
+        expect(page).to_have_url(re.compile(r"/kiosk/help$"))
+        expect(page.get_by_role("heading", level=1)).to_have_text("服务暂时不可用")
+        expect(page.locator(".kiosk-number")).to_have_text(f"终端 {kiosks().number}")
+        assert "fs-12" in page.locator("body").get_attribute("class")
+        assert page.evaluate("getComputedStyle(document.body).fontSize") == "28.8px"
+        expect(page.locator("#offline-overlay")).to_be_hidden()
+        page.screenshot(path=str(screenshot_dir / "offline-kiosk-number-portrait.png"))
+
+        page.clock.run_for(12_000)  # still away: it stays, and keeps trying
+        expect(page.get_by_role("heading", level=1)).to_have_text("服务暂时不可用")
+
+        restarted = _serve_on(kiosk_app, port)
+        with page.expect_navigation():
+            page.clock.run_for(6_000)
+        expect(page).to_have_url(re.compile(r"/kiosk/help$"))
+        expect(page.get_by_role("heading", level=1)).to_have_text("需要人工帮助")
+    finally:
+        server.stop()
+        if restarted is not None:
+            restarted.stop()
+
+
+def test_the_offline_page_at_its_own_address_goes_home_when_the_server_answers(new_page, live_server):
+    page = new_page(PORTRAIT)
+    page.route("**/kiosk/ping", lambda route: route.abort("connectionrefused"))
+    page.clock.install()
+    page.goto(live_server("/kiosk/offline"))
+    page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 1)
+    with page.expect_event("requestfailed", lambda r: r.url.endswith("/kiosk/ping")):
+        page.clock.run_for(5_100)
+    expect(page).to_have_url(re.compile(r"/kiosk/offline$"))
+    page.unroute("**/kiosk/ping")
+    with page.expect_navigation(url=re.compile(r"/kiosk/$")):
+        page.clock.run_for(5_100)

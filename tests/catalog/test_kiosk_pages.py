@@ -214,3 +214,145 @@ def test_the_search_status_names_the_words_searched_not_the_rewrites(kiosk_clien
 
 def test_referrers_stay_on_the_host(kiosk_client):
     assert kiosk_client.get("/kiosk/").headers["Referrer-Policy"] == "same-origin"
+
+
+# ---------------------------------------------------------------- issue 7, section 2
+
+def html_lang(response) -> str:
+    return text(response).split('<html lang="', 1)[1].split('"', 1)[0]
+
+
+def test_the_browser_language_does_not_choose_the_kiosk_language(kiosk_client, catalog):
+    # Stock Chromium sends en-US: the kiosk still opens in its profile's default language.
+    response = kiosk_client.get("/kiosk/", headers={"Accept-Language": "en-US,en;q=0.9"})
+    assert html_lang(response) == "zh-CN" and "查找事项" in text(response)
+
+
+def test_a_residents_choice_wins_over_the_browser_until_the_visit_ends(kiosk_client, catalog):
+    assert html_lang(kiosk_client.get("/kiosk/search?lang=en", headers={"Accept-Language": "zh-CN"})) == "en"
+    assert html_lang(kiosk_client.get("/kiosk/items/ID1", headers={"Accept-Language": "zh-CN"})) == "en"
+
+
+def test_the_end_of_a_visit_forgets_language_and_elder_mode(kiosk_client, catalog):
+    kiosk_client.get("/kiosk/search?lang=en&elder=1")
+    assert html_lang(kiosk_client.get("/kiosk/")) == "en"
+
+    response = kiosk_client.get("/kiosk/reset")
+    assert response.status_code == 303 and response.headers["Location"].endswith("/kiosk/")
+    cleared = response.headers.getlist("Set-Cookie")
+    assert any(c.startswith("lang=;") for c in cleared) and any(c.startswith("elder=;") for c in cleared)
+    assert not any(c.startswith("kiosk_credential=") for c in cleared)  # the kiosk stays enrolled
+    assert response.headers["Clear-Site-Data"] == '"cache"'
+
+    home = kiosk_client.get("/kiosk/", headers={"Accept-Language": "en-US"})
+    assert home.status_code == 200 and html_lang(home) == "zh-CN" and "elder" not in body_classes(home)
+
+
+def test_the_end_of_a_visit_brings_back_the_profiles_elder_default(kiosk_of, catalog):
+    tablet = kiosk_of("community-tablet")  # elder mode by default
+    assert "elder" not in body_classes(tablet.get("/kiosk/?elder=0"))
+    tablet.get("/kiosk/reset")
+    assert "elder" in body_classes(tablet.get("/kiosk/"))
+
+
+def test_home_counts_down_only_after_a_resident_changed_language_or_text_size(kiosk_client, catalog):
+    assert 'data-idle-active="0"' in text(kiosk_client.get("/kiosk/"))
+    assert 'data-idle-active="1"' in text(kiosk_client.get("/kiosk/?lang=en"))
+    assert 'data-idle-active="1"' in text(kiosk_client.get("/kiosk/"))  # the choice is still there
+    kiosk_client.get("/kiosk/reset")
+    assert 'data-idle-active="0"' in text(kiosk_client.get("/kiosk/"))
+
+
+def test_the_offline_page_carries_the_kiosk_number_and_font_scale(app, kiosk_client, catalog):
+    # (First: the test's app context keeps g from one request to the next.)
+    anonymous = app.test_client().get("/kiosk/offline")  # open to anyone, without a kiosk's details
+    assert anonymous.status_code == 200 and 'class="kiosk-number"' not in text(anonymous)
+    page = kiosk_client.get("/kiosk/offline")
+    assert kiosk_client.kiosk.number in text(page) and "fs-12" in body_classes(page)
+    assert "page-offline" in body_classes(page)
+
+
+def test_coded_values_of_the_guide_are_translated(kiosk_client, catalog):
+    page = text(kiosk_client.get("/kiosk/items/ID1?lang=en"))
+    for english in ("Administrative confirmation", "Individuals", "Across provinces",
+                    "Required · Original · On paper · 1 copy", "20 working days", "60 working days"):
+        assert english in page, english
+    for code in ("行政确认", "自然人", "跨省", "必要", "原件", "纸质", "工作日", "1 copies"):
+        assert code not in page, code
+    chinese = text(kiosk_client.get("/kiosk/items/ID1?lang=zh-CN"))
+    assert "行政确认" in chinese and "必要 · 原件 · 纸质 · 1 份" in chinese and "20 个工作日" in chinese
+
+
+def test_the_phone_guide_translates_coded_values_too(kiosk_client, catalog):
+    page = text(kiosk_client.get("/m/items/ID1?lang=en"))
+    assert "Administrative confirmation" in page and "Required · Original · On paper" in page
+
+
+def test_quick_words_are_labelled_in_the_screens_language(kiosk_client, catalog):
+    english = text(kiosk_client.get("/kiosk/search?lang=en"))
+    assert 'data-word="社保">Social insurance</button>' in english and ">社保</button>" not in english
+    assert 'data-word="社保">社保</button>' in text(kiosk_client.get("/kiosk/search?lang=zh-CN"))
+
+
+@pytest.mark.parametrize("query", ["??", "。", "%", "_", "%%", "！？…"])
+def test_a_query_of_punctuation_only_is_no_query(kiosk_client, catalog, query):
+    page = text(kiosk_client.get("/kiosk/search", query_string={"q": query}))
+    assert "/kiosk/items/ID1" not in page and "/kiosk/items/HK1" not in page
+    assert "没有找到相关事项" not in page and "找到 " not in page  # the screen as before any typing
+    assert text(kiosk_client.get("/kiosk/search", query_string={"q": query, "partial": "1"})).strip() == ""
+
+
+def test_the_no_results_screen_says_it_once_with_popular_items_under_a_heading(kiosk_client, catalog):
+    page = text(kiosk_client.get("/kiosk/search?q=火星移民"))
+    assert page.count("没有找到相关事项") == 1
+    assert '<h2 id="popular-title">大家常办</h2>' in page
+    assert page.index("大家常办") < page.index("/kiosk/items/ID1")
+    assert page.count(">人工帮助<") + page.count("</span> 人工帮助</a>") == 1  # the bottom bar's only
+    partial = text(kiosk_client.get("/kiosk/search?q=火星移民&partial=1"))
+    assert partial.count("没有找到相关事项") == 1 and "大家常办" in partial and "人工帮助" not in partial
+
+
+def test_department_names_with_a_slash_have_working_links(kiosk_client, make_items):
+    make_items(item_row(task_code="EDU1", task_name="教师资格认定", dept_name="江州市教育/体育局"))
+    page = text(kiosk_client.get("/kiosk/departments"))
+    href = page.split('href="/kiosk/departments/', 1)[1].split('"', 1)[0]
+    listing = kiosk_client.get("/kiosk/departments/" + href)
+    assert listing.status_code == 200 and "教师资格认定" in text(listing)
+    assert "江州市教育/体育局" in text(listing)
+
+
+def test_a_kiosk_without_a_printer_says_so_with_the_qr_code(kiosk_of, catalog):
+    response = kiosk_of("community-tablet").get("/kiosk/items/ID1/print")
+    page = text(response)
+    assert response.status_code == 404
+    assert "本机不能打印，请扫码带走" in page and "/kiosk/items/ID1/qr.png" in page
+    assert 'class="bottombar"' in page and 'id="printout"' not in page  # the kiosk's frame, no printout
+
+
+def test_the_print_screen_prints_only_once_the_job_is_accepted(kiosk_client, catalog):
+    page = text(kiosk_client.get("/kiosk/items/ID1/print?paper=thermal80"))
+    assert "正在准备打印" in page and 'id="print-again"' in page
+    assert 'data-job-url="/kiosk/items/ID1/print?paper=thermal80"' in page
+
+
+def test_a_double_tap_prints_once(app, kiosk_client, kiosk_of, catalog):
+    import sqlalchemy as sa
+
+    from kiosk_backend.extensions import db
+    from kiosk_backend.fleet.models import UsageEvent
+
+    first = kiosk_client.post("/kiosk/items/ID1/print?paper=thermal80")
+    second = kiosk_client.post("/kiosk/items/ID1/print?paper=thermal80")
+    assert (first.status_code, first.get_json()) == (202, {"status": "accepted"})
+    assert second.status_code == 409 and second.get_json()["status"] == "duplicate" and second.headers["Retry-After"]
+    # Another guide, or another kiosk, prints at once.
+    assert kiosk_client.post("/kiosk/items/HK1/print?paper=thermal80").status_code == 202
+    assert kiosk_of("post-office-portrait").post("/kiosk/items/ID1/print?paper=thermal80").status_code == 202
+    with app.app_context():
+        prints = db.session.scalar(sa.select(sa.func.count()).select_from(UsageEvent).where(UsageEvent.kind == "print"))
+    assert prints == 3  # the refused print is not counted
+    assert kiosk_client.get("/kiosk/items/ID1/print.png?paper=thermal80").status_code == 200  # showing it is not printing
+
+
+def test_a_kiosk_without_a_printer_gets_no_print_job(kiosk_of, catalog):
+    assert kiosk_of("community-tablet").post("/kiosk/items/ID1/print?paper=thermal80").status_code == 404

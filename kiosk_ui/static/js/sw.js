@@ -1,11 +1,13 @@
 // Service worker for kiosk pages: when the backend cannot be reached, show the plain
 // "please go to the counter" page instead of the browser's error page.
-const CACHE = "kiosk-shell-v2";
+// Its name is also in kiosk/offline.js (SHELL_CACHE), which refreshes the offline page in it
+// when the kiosk's number, font scale or language changes.
+const CACHE = "kiosk-shell-v3";
 const OFFLINE_URL = "/kiosk/offline";
 // The offline page loads the kiosk stylesheet, its icons and the kiosk JS modules (main.js
 // imports the others statically, so every one of them must be here or the page's script
 // fails to load offline). Keep this list in step with kiosk_ui/static/js/kiosk/.
-const MODULES = ["main", "fontcheck", "heartbeat", "idle", "keyboard", "nav", "offline", "print", "search"]
+const MODULES = ["main", "attract", "fontcheck", "heartbeat", "idle", "keyboard", "nav", "offline", "print", "search"]
   .map((name) => `/static/js/kiosk/${name}.js`);
 const SHELL = [OFFLINE_URL, "/static/css/kiosk.css", ...MODULES, "/static/icons/helper.svg", "/static/icons/emblem.svg"];
 

@@ -1,19 +1,22 @@
 // Kiosk boot: each feature is its own small module; this one only starts them. Plain ES
 // modules from /static (script-src 'self'), no build step, no dependencies. A feature whose
 // elements are not on the page does nothing.
+import { setupAttract } from "./attract.js";
 import { setupFontCheck } from "./fontcheck.js";
 import { setupHeartbeat } from "./heartbeat.js";
 import { setupIdle } from "./idle.js";
-import { setupBack, setupSelfReload } from "./nav.js";
+import { setupBack, setupModes, setupSelfReload } from "./nav.js";
 import { setupOffline } from "./offline.js";
 import { setupPrint } from "./print.js";
 import { setupSearch } from "./search.js";
 
 setupIdle();
 setupBack();
+setupModes();
 setupHeartbeat();
 setupSelfReload();
 setupOffline();
 setupSearch();
 setupPrint();
 setupFontCheck();
+setupAttract();

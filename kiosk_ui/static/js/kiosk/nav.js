@@ -1,4 +1,5 @@
-// Page navigation helpers: the 返回 button, and pages that wait for something.
+// Page navigation helpers: the 返回 button, the language and text-size switches, and pages
+// that wait for something.
 
 // 返回 goes back in history when the previous page was a kiosk page (so a resident
 // returns to their search results); otherwise the link's own target is used.
@@ -12,6 +13,40 @@ export function setupBack() {
       window.history.back();
     }
   });
+}
+
+const MODE_PARAMS = ["lang", "elder"];
+
+/** The address of this page with the switch ``link`` applied: the current address (search.js
+ *  keeps the typed query in it; the box itself wins if it is ahead of the address) with the
+ *  link's lang/elder values, and no partial-results flag. */
+export function switchedUrl(link, location = window.location, query = document.getElementById("q")) {
+  const target = new URL(link.href, location.href);
+  const url = new URL(location.href);
+  for (const name of MODE_PARAMS) {
+    if (target.searchParams.has(name)) url.searchParams.set(name, target.searchParams.get(name));
+  }
+  url.searchParams.delete("partial");
+  if (query && query.value.trim()) url.searchParams.set("q", query.value.trim());
+  return url.pathname + url.search;
+}
+
+// 长辈版 / English change how this page looks, not where the resident is: the page comes back
+// at the same address with what they typed, in place of itself, so 返回 still leads to the
+// page before. The server keeps the choice in a cookie; the ?lang= / ?elder= that carried it
+// is taken out of the address so that going back in history never re-applies an old choice.
+export function setupModes() {
+  for (const link of document.querySelectorAll("nav.modes a.mode")) {
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      window.location.replace(switchedUrl(link));
+    });
+  }
+  const url = new URL(window.location.href);
+  if (MODE_PARAMS.some((name) => url.searchParams.has(name))) {
+    for (const name of MODE_PARAMS) url.searchParams.delete(name);
+    window.history.replaceState(window.history.state, "", url.pathname + url.search + url.hash);
+  }
 }
 
 // Pages that wait for something (authorization, end of maintenance) look again now and then.
