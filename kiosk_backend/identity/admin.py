@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import hmac
+from functools import partial
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
 from ..core import actors, audit, ratelimit
 from ..core.errors import Forbidden
+from ..core.i18n import DEFAULT_LANGUAGE, catalogue, translate
 from ..core.requests import client_ip, independent_session, require_role
 from ..core.web import db_id
 from ..extensions import db
@@ -103,4 +105,48 @@ def audit_log():
     before = args.get("before", type=db_id)
     entries = audit.search(db.session, actor=text("actor"), action=text("action"), target=text("target"),
                            before_id=before, limit=100)
-    return render_template("admin/audit.html", entries=entries, args=args)
+    lang = getattr(g, "lang", DEFAULT_LANGUAGE)
+    return render_template("admin/audit.html", entries=entries, args=args,
+                           action_name=partial(audit_action_name, lang=lang),
+                           details_of=partial(audit_details, lang=lang))
+
+
+def audit_action_name(action: str, *, lang: str) -> str:
+    """The action in words (``admin.audit_action.<code>``); commands by their name; else the code."""
+    known = catalogue()
+    if f"admin.audit_action.{action}" in known:
+        return translate(f"admin.audit_action.{action}", lang)
+    kind = action.removeprefix("command.")
+    if kind != action and f"admin.command.{kind}" in known:
+        return translate("admin.audit_action.command", lang, command=translate(f"admin.command.{kind}", lang))
+    return action
+
+
+# Detail values that are codes with words of their own in the catalogue.
+_CODED_DETAILS = {"state": "admin.state.", "role": "admin.role.", "kind": ("admin.alert_kind.", "admin.command.")}
+
+
+def audit_details(details: dict | None, *, lang: str) -> list[tuple[str, str]]:
+    """(label, value) pairs of an entry's details in words, instead of its raw JSON."""
+    known = catalogue()
+    out = []
+    for key, value in (details or {}).items():
+        label = translate(f"admin.audit_detail.{key}", lang) if f"admin.audit_detail.{key}" in known else key
+        out.append((label, _detail_value(key, value, lang, known)))
+    return out
+
+
+def _detail_value(key: str, value, lang: str, known) -> str:
+    if isinstance(value, bool):
+        return translate("admin.yes" if value else "admin.no", lang)
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, list | tuple):
+        return ("、" if lang != "en" else ", ").join(_detail_value(key, item, lang, known) for item in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_detail_value(k, v, lang, known)}" for k, v in value.items())
+    prefixes = _CODED_DETAILS.get(key, ())
+    for prefix in (prefixes,) if isinstance(prefixes, str) else prefixes:
+        if f"{prefix}{value}" in known:
+            return translate(f"{prefix}{value}", lang)
+    return str(value)

@@ -236,7 +236,7 @@ def test_console_actions_are_audited_with_who_what_and_from_where(app, db, world
     def post(url, **data):
         response = client.post(url, data={"csrf_token": csrf, **data}, environ_base=env,
                                content_type="multipart/form-data")
-        assert response.status_code in (200, 302), (url, response.status_code, response.text[:300])
+        assert response.status_code in (200, 302, 303), (url, response.status_code, response.text[:300])
 
     post(f"/admin/kiosks/{pending.id}/authorize")
     post(f"/admin/kiosks/{kiosk.id}/rotate")
@@ -276,8 +276,9 @@ def audit_entries(db, make_staff):
 
 
 def _audit_rows(html: str) -> list[tuple[str, str, str]]:
+    """(actor, action code, target) per row; the action is shown in words, its code in the title."""
     body = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
-    return re.findall(r"<tr><td>.*?</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td>", body)
+    return re.findall(r'<tr><td>.*?</td><td>(.*?)</td><td><span title="(.*?)">.*?</span></td><td>(.*?)</td>', body)
 
 
 def test_the_audit_log_lists_entries_newest_first(app, audit_entries):
@@ -353,3 +354,43 @@ def test_a_next_address_that_is_not_a_plain_console_page_goes_to_the_grid(app, d
                            data={"username": "admin", "password": PASSWORD})
     assert response.status_code == 302
     assert response.headers["Location"].endswith("/admin/") and "\n" not in response.headers["Location"]
+
+
+def test_the_audit_log_shows_actions_and_details_in_words_not_codes_and_json(app, db, make_staff):
+    make_staff("admin")
+    audit.record(db.session, actor="wang", action="enrolment_code.create", target="site:JZ01",
+                 details={"hint": "K7Q", "pre_authorized": True, "valid_hours": 48})
+    audit.record(db.session, actor="wang", action="command.maintenance_on", target="kiosk:JZ01-01",
+                 details={"command": 7, "force": False, "reason": "换纸"})
+    audit.record(db.session, actor="JZ01-01", action="kiosk.activate", target="site:JZ01",
+                 details={"profile": "community-tablet", "code_hint": "K7Q", "state": "pending"})
+    audit.record(db.session, actor="li", action="something.new", details={"odd_key": ["a", "b"]})
+    db.session.commit()
+    client = app.test_client()
+    login(client, "admin")
+    page = client.get("/admin/audit").text
+    body = page.split("<tbody>", 1)[1]
+    for words in ("生成激活码", "激活码尾号：K7Q", "预授权：是", "有效小时：48",
+                  "发送指令：进入维护（暂停服务）", "立即执行：否", "原因：换纸",
+                  "终端激活", "状态：待授权", "odd_key：a、b"):
+        assert words in body, words
+    assert "{&#34;" not in body and '{"' not in body       # no raw JSON
+    assert ">enrolment_code.create<" not in body and ">kiosk.activate<" not in body
+    assert 'title="something.new">something.new<' in body  # an action without words yet keeps its code
+    english = client.get("/admin/audit?lang=en").text.split("<tbody>", 1)[1]
+    assert "Enrolment code created" in english and "pre-authorized: yes" in english
+    assert "Command sent: Start maintenance (pause service)" in english
+
+
+def test_every_action_the_code_audits_has_words_in_both_languages():
+    from pathlib import Path
+
+    from kiosk_backend.core.i18n import catalogue
+
+    source = Path(audit.__file__).resolve().parent.parent
+    written = set()
+    for path in source.rglob("*.py"):
+        written.update(re.findall(r'action="([a-z_]+(?:\.[a-z_]+)*)"', path.read_text(encoding="utf-8")))
+    assert {"kiosk.revoke", "enrolment_code.create", "kiosk.credential_revoke"} <= written
+    missing = sorted(a for a in written if not all(catalogue().get(f"admin.audit_action.{a}", {}).values()))
+    assert not missing, missing
