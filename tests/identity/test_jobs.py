@@ -47,3 +47,16 @@ def test_the_cleanup_runs_as_a_periodic_queue_task(app, db):
     huey = app.extensions["huey"]
     assert huey.execute(app.extensions["periodic_tasks"]["identity.ended_sessions"].s()) == 2
     assert _left(db) == {"live", "expired-an-hour-ago", "revoked-an-hour-ago"}
+
+
+def test_day_old_login_throttle_rows_are_forgotten_by_a_periodic_queue_task(app, db):
+    from kiosk_backend.identity.models import LoginThrottle
+
+    now = utcnow()
+    db.session.add_all([LoginThrottle(username="old", ip="10.0.0.1", failures=3, last_failure_at=now - timedelta(days=2)),
+                        LoginThrottle(username="new", ip="10.0.0.1", failures=3, last_failure_at=now)])
+    db.session.commit()
+    huey = app.extensions["huey"]
+    assert huey.execute(app.extensions["periodic_tasks"]["identity.login_throttle"].s()) == 1
+    db.session.expire_all()
+    assert set(db.session.scalars(sa.select(LoginThrottle.username))) == {"new"}
