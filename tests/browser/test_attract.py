@@ -11,6 +11,8 @@ Screenshots: test-artifacts/screenshots/attract-<profile>[-still].png.
 """
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from .browser_support import BANK, COMMUNITY, GUIDE_CODE, POST_OFFICE, enrol, expect
@@ -130,4 +132,25 @@ def test_the_idle_countdown_ends_the_visit_and_then_the_attract_screen_starts(ne
     expect(page.locator("#idle-overlay")).to_be_hidden()
     page.clock.run_for((IDLE + 1) * 1000)
     expect(attract).to_be_visible()
+    expect(page.locator("#idle-overlay")).to_be_hidden()
+
+
+def test_after_a_choice_on_home_the_countdown_runs_first_and_the_attract_screen_only_after_the_reset(
+        new_page, live_server, quick_kiosks):
+    """A resident who switched to 长辈版 on the home screen and walked away: home counts down
+    like any screen (kiosk/idle.js), with no attract screen over it; the reset forgets the
+    choice, and the fresh home screen then turns into the attract screen."""
+    page = new_page(kiosk=quick_kiosks[POST_OFFICE], has_touch=True)
+    page.clock.install()
+    page.goto(live_server("/kiosk/?elder=1"))
+    expect(page.locator("body")).to_have_attribute("data-idle-active", "1")
+    page.clock.run_for((IDLE + 1) * 1000)
+    expect(page.locator("#idle-overlay")).to_be_visible()
+    expect(page.locator("#attract")).to_be_hidden()
+    page.clock.run_for(21_000)
+    expect(page).to_have_url(live_server("/kiosk/"))
+    expect(page.locator("body")).not_to_have_class(re.compile(r"\belder\b"))
+    expect(page.locator("body")).to_have_attribute("data-idle-active", "0")
+    page.clock.run_for((IDLE + 1) * 1000)
+    expect(page.locator("#attract")).to_be_visible()
     expect(page.locator("#idle-overlay")).to_be_hidden()

@@ -164,6 +164,18 @@ def test_the_whole_keyboard_is_on_screen_and_the_box_stays_in_view_while_typing(
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.parametrize("profile", [POST_OFFICE, BANK])  # the tablet offers Chinese only
+def test_the_keyboard_fits_in_english_too(new_page, live_server, profile):
+    """English names 删除 and 清空 with longer words: they still fit on one line each."""
+    page = new_page(kiosk=profile)
+    problems = []
+    for mode, elder in MODES.items():
+        _open(page, live_server, "/kiosk/search?lang=en", elder)
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        problems += [f"{mode}: {p}" for p in page.evaluate(KEYBOARD)["problems"]]
+    assert not problems, "\n".join(problems)
+
+
 # ------------------------------------------------------------------ elder mode is clearly larger
 
 SIZES = """
