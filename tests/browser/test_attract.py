@@ -90,10 +90,14 @@ def test_an_untouched_home_screen_turns_into_the_attract_screen_and_a_touch_brin
     expect(page).to_have_url(live_server("/kiosk/"))
 
 
-def test_with_reduced_motion_the_attract_screen_is_a_still_list(new_page, live_server, quick_kiosks, screenshot_dir):
+def test_with_reduced_motion_the_attract_screen_is_a_still_list(new_page, live_server, quick_kiosks, screenshot_dir, axe):
     page = _home(new_page, live_server, quick_kiosks[POST_OFFICE], reduced_motion="reduce")
     page.clock.run_for((IDLE + 1) * 1000)
     expect(page.locator("#attract")).to_be_visible()
+    # Accessible like the other overlays: no serious or critical axe findings while it shows.
+    serious = [f"{v['id']}: {v['help']}" for v in axe.run(page).response["violations"]
+               if v["impact"] in ("serious", "critical")]
+    assert not serious, serious
     labels = page.locator("#attract .attract-label").all_inner_texts()
     assert _current(page) == labels  # every item at once
     still = page.evaluate("""() => ({
