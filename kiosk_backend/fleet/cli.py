@@ -15,15 +15,16 @@ DEMO_SITES = [
     # The demo catalog is for the fictional 江州市 (its phone numbers start 0710, its service centre is on
     # 市民大道, its districts are 滨江新区 and 经开区); the demo sites are in the same city and say so.
     # Site division codes must be real GB/T 2260 codes (the catalog's made-up 3699 is refused), so the
-    # sites stand on 九江's codes (36 江西 / 3604): 江州 is 九江's old name.
+    # sites stand on 九江's codes (36 江西 / 3604): 江州 is 九江's old name. The console's region column
+    # shows the codes' real names; the addresses therefore name only the district and street.
     dict(code="JZ01", kind="post_office", name="江州市民大道邮政营业所", province_code="36", city_code="3604",
-         county_code="360403", address="江州市滨江新区市民大道 118 号", latitude=29.7139, longitude=116.0020,
+         county_code="360403", address="滨江新区市民大道 118 号", latitude=29.7139, longitude=116.0020,
          phone="0710-88221234", profile="post-office-portrait"),
     dict(code="JZ02", kind="bank_branch", name="建设银行江州分行营业部", province_code="36", city_code="3604",
-         county_code="360402", address="江州市经开区通达路 399 号", latitude=29.6800, longitude=116.0210,
+         county_code="360402", address="经开区通达路 399 号", latitude=29.6800, longitude=116.0210,
          phone="0710-88556677", profile="bank-lobby-landscape"),
     dict(code="JZ03", kind="community_centre", name="江州市白水湖社区党群服务中心", province_code="36", city_code="3604",
-         county_code="360403", address="江州市滨江新区湖滨路 26 号", latitude=29.7010, longitude=115.9920,
+         county_code="360403", address="滨江新区湖滨路 26 号", latitude=29.7010, longitude=115.9920,
          phone="0710-88123456", profile="community-tablet"),
 ]
 WEEKDAY_HOURS = [["08:30", "12:00"], ["14:00", "17:30"]]
