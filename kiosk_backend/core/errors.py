@@ -112,14 +112,27 @@ def documented_errors(blp, *codes: int):
     return decorator
 
 
-def _validator_properties(converter, field, **kwargs) -> dict:
+def _validator_properties(converter, field, ret: dict, **kwargs) -> dict:
     """What a hand-written validator declares for the document: a validator function with an
     ``openapi`` dict (``_plain_text.openapi = {"pattern": ...}``) adds those properties, so a
-    rule the schema checks is one a client can read (and schemathesis generates by)."""
+    rule the schema checks is one a client can read (and schemathesis generates by).
+
+    Text in a ``core.payloads.Schema`` may not hold NUL (refused with 422): its string fields
+    get that as their pattern unless a stricter one or an enum already says more. (Unpaired
+    surrogates are refused too, but JSON Schema patterns cannot express them.)
+    """
+    from .payloads import Schema as SafeSchema  # payloads imports this module
+
     properties: dict = {}
     for validator in field.validators:
         properties.update(getattr(validator, "openapi", None) or {})
+    if (isinstance(field, ma.fields.String) and isinstance(field.root, SafeSchema)
+            and "pattern" not in ret and "pattern" not in properties and "enum" not in ret):
+        properties["pattern"] = NO_NUL_PATTERN
     return properties
+
+
+NO_NUL_PATTERN = "^[^\\u0000]*$"
 
 
 class KioskApi(Api):

@@ -10,6 +10,7 @@ import re
 import pytest
 import schemathesis
 
+from kiosk_backend.core.errors import NO_NUL_PATTERN
 from kiosk_backend.fleet.profiles import DEFAULT_PROFILE_DIR
 
 KIOSK = [{"kiosk": []}, {"kiosk_cookie": []}]
@@ -170,3 +171,15 @@ def test_with_the_database_unreachable_every_operation_gives_its_documented_503(
         documented = resolve(spec, operation["responses"]["503"])
         assert set(documented["headers"]) == {"Retry-After"} and response.headers["Retry-After"].isdigit()
         document[path][method.upper()].validate_response(response)  # the body is the Error schema
+
+
+def test_text_rules_the_schemas_check_are_in_the_document(spec, client):
+    schemas = spec["components"]["schemas"]
+    # No NUL in any text (core.payloads refuses it on every input), as the pattern of each string.
+    assert schemas["SynonymIn"]["properties"]["term"]["pattern"] == NO_NUL_PATTERN
+    q = next(p for p in spec["paths"]["/api/v1/catalog/suggest"]["get"]["parameters"] if p["name"] == "q")
+    assert q["schema"]["pattern"] == NO_NUL_PATTERN
+    assert client.get("/api/v1/catalog/suggest", query_string={"q": "户\x00口"}).status_code == 422
+    # A kiosk's single-line fields: no control characters at all (fleet.schemas._plain_text).
+    pattern = schemas["HeartbeatIn"]["properties"]["app_version"]["pattern"]
+    assert re.search(pattern, "2.4.1 版") and not re.search(pattern, "2.4\t1") and not re.search(pattern, "a\x00")
