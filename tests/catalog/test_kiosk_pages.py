@@ -356,3 +356,15 @@ def test_a_double_tap_prints_once(app, kiosk_client, kiosk_of, catalog):
 
 def test_a_kiosk_without_a_printer_gets_no_print_job(kiosk_of, catalog):
     assert kiosk_of("community-tablet").post("/kiosk/items/ID1/print?paper=thermal80").status_code == 404
+
+
+def test_the_end_of_a_visit_brings_back_the_kiosks_own_settings(app, kiosk_client, catalog):
+    from kiosk_backend.extensions import db
+    from kiosk_backend.fleet.models import Kiosk
+
+    with app.app_context():
+        db.session.get(Kiosk, kiosk_client.kiosk.id).settings = {"elder_mode_default": True}  # apply_settings
+        db.session.commit()
+    assert "elder" not in body_classes(kiosk_client.get("/kiosk/search?elder=0"))
+    kiosk_client.get("/kiosk/reset")
+    assert "elder" in body_classes(kiosk_client.get("/kiosk/"))
