@@ -145,3 +145,21 @@ def test_the_offline_page_at_its_own_address_goes_home_when_the_server_answers(n
     page.unroute("**/kiosk/ping")
     with page.expect_navigation(url=re.compile(r"/kiosk/$")):
         page.clock.run_for(5_100)
+
+
+def test_the_end_of_a_visit_keeps_the_offline_page(new_page, kiosk_app):
+    """/kiosk/reset clears the resident's choices and the HTTP cache (Clear-Site-Data: "cache"),
+    not the service worker or its copy of the offline page."""
+    server = LiveServer(kiosk_app)
+    try:
+        page = new_page(PORTRAIT, service_workers="allow")
+        page.goto(server("/kiosk/search"))
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+        cached = "caches.match('/kiosk/offline').then(r => !!r)"
+        assert page.evaluate(cached)
+        page.goto(server("/kiosk/reset"))
+        expect(page).to_have_url(re.compile(r"/kiosk/$"))
+        assert page.evaluate(cached)
+        assert page.evaluate("navigator.serviceWorker.controller !== null")
+    finally:
+        server.stop()
