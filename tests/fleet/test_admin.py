@@ -357,3 +357,20 @@ def test_the_grid_names_the_model_and_explains_an_empty_peripherals_column(app, 
 def test_words_exist_for_every_code_the_console_shows(prefix, values):
     missing = [prefix + value for value in values if not all(catalogue().get(prefix + value, {}).values())]
     assert not missing, missing
+
+
+def test_alert_details_are_in_words(app, db, world, clock):
+    from .conftest import beat
+
+    beat(db, world.own_kiosk, seq=7, peripherals={"printer": "ok", "card_reader": "error", "camera": "error"})
+    services.evaluate_offline_alerts(db.session, minutes=10, now=lambda: utcnow() + timedelta(hours=1))
+    db.session.commit()
+    client = app.test_client()
+    login(client, "admin")
+    page = client.get("/admin/alerts?all=1").text
+    body = page.split("<tbody>", 1)[1]
+    assert "<td>打印机</td>" in body                        # the world's paper-out alert
+    assert "<td>摄像头、读卡器</td>" in body                  # the peripheral fault (camera, card_reader)
+    assert "超过 10 分钟没有心跳" in body                     # the offline alert
+    for code in (">printer<", "card_reader", "min<"):
+        assert code not in body, code
