@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import extensions
 from .config import load_config
-from .core import database, requests, web
+from .core import database, payloads, requests, web
 from .core.errors import register_error_handlers
 from .core.surfaces import admin_surface, kiosk_surface, mobile_surface
 
@@ -52,6 +52,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     extensions.api.init_app(app)
     extensions.limiter.init_app(app)  # rate limits: core.ratelimit, counted in Redis when KIOSK_REDIS_URL is set
     register_error_handlers(app)
+    payloads.init_app(app)  # JSON bodies too deep or with over-long numbers: 400; uploads over the limit: 413
     web.init_app(app)
     requests.init_app(app)  # one commit per request (below 400 commit, else roll back); runs first
     from .core import jobs_admin, tasks

@@ -1,12 +1,13 @@
 """Admin console page of the catalog: import a file."""
 from __future__ import annotations
 
-from flask import Blueprint, g, render_template, request
+from flask import Blueprint, current_app, g, render_template, request
 
 from ..core.errors import Invalid
 from ..core.requests import require_role
 from ..extensions import db
 from . import services
+from .importer import import_limits
 
 bp = Blueprint("catalog", __name__)
 
@@ -22,7 +23,7 @@ def import_page():
                                error=Invalid("Choose a file.", "请选择要导入的文件。")), 422
     dry_run, skip_invalid = request.form.get("dry_run") == "1", request.form.get("skip_invalid") == "1"
     try:
-        checked = services.check_file(upload.read(), filename=upload.filename)
+        checked = services.check_file(upload.stream, filename=upload.filename, **import_limits(current_app.config))
     except Invalid as exc:
         return render_template("admin/catalog_import.html", report=None, error=exc), 422
     result = services.import_items(db.session, checked, actor=g.actor, source=upload.filename,

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import g, jsonify
+from flask import current_app, g, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 
 from ..core import ratelimit
 from ..core.errors import Invalid, documented_errors
+from ..core.payloads import Schema
 from ..extensions import db
 from ..identity.api import require_staff
 from . import schemas, services
+from .importer import import_limits
 
 blp = Blueprint("catalog", __name__, url_prefix="/api/v1/catalog",
                 description="Service items (政务服务事项), guides (办事指南), themes, departments, bundles")
@@ -52,7 +54,7 @@ def get_item(task_code):
     return services.guide_of(db.session, services.get_item(db.session, task_code))
 
 
-class AudienceArgs(ma.Schema):
+class AudienceArgs(Schema):
     audience = ma.fields.String(validate=ma.validate.OneOf(["natural", "legal"]))
 
 
@@ -103,7 +105,7 @@ IMPORT_CONTENT_TYPES = ("application/json", "application/x-ndjson", "application
                         "text/plain", "application/octet-stream")
 
 
-class ImportFile(ma.Schema):
+class ImportFile(Schema):
     file = Upload(required=True, metadata={"description": (
         "The catalog file, UTF-8 (with or without BOM) or GB18030 text: a JSON array of items (.json), "
         "one JSON item per line (.jsonl, .ndjson) or CSV with a header row of national field names (.csv). "
@@ -122,15 +124,21 @@ def import_catalog(args, files):
     """Import a JSON, JSON-lines or CSV file of items (national field names), upsert by task_code.
 
     With problems and without ``skip_invalid`` nothing is written and the answer is 422
-    listing every problem by line and field. ``dry_run`` only validates.
+    listing the problems by line and field (the first ``KIOSK_IMPORT_MAX_PROBLEMS``, 200 by
+    default; ``problems_total`` counts all). ``dry_run`` only validates. A file over
+    ``KIOSK_IMPORT_MAX_ROWS`` rows (20,000) is refused with 422, one over
+    ``KIOSK_MAX_UPLOAD_MB`` with 413.
     """
     upload = files["file"]
-    checked = services.check_file(upload.read(), filename=upload.filename, fmt=args["format"])
+    checked = services.check_file(upload.stream, filename=upload.filename, fmt=args["format"],
+                                  **import_limits(current_app.config))
     result = services.import_items(db.session, checked, actor=g.actor, source=upload.filename,
                                    dry_run=args["dry_run"], skip_invalid=args["skip_invalid"])
     if checked.problems and not args["dry_run"] and not args["skip_invalid"]:
-        raise Invalid(f"{len(checked.problems)} problem(s) found; nothing was imported.",
-                      f"发现 {len(checked.problems)} 处问题，未导入任何内容。", errors={"problems": result.report()["problems"]})
+        report = result.report()
+        raise Invalid(f"{checked.total_problems} problem(s) found; nothing was imported.",
+                      f"发现 {checked.total_problems} 处问题，未导入任何内容。",
+                      errors={"problems": report["problems"], "problems_total": report["problems_total"]})
     return result.report()
 
 

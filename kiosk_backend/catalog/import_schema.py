@@ -12,6 +12,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 from stdnum.cn import uscc
 
+from ..core.payloads import Schema
 from .schemas import HANDLE_AREAS, SERVER_TYPES, TASK_CODE_RE, TASK_TYPES, one_of
 
 TASK_TYPE_BY_NAME = {name: code for code, name in TASK_TYPES.items()} | {
@@ -27,6 +28,10 @@ MATERIAL_TYPES = ("原件", "复印件", "原件和复印件")
 TRUTHY = {"1", "true", "True", "TRUE", "y", "Y", "yes", "Yes", "是", 1}
 FALSY = {"0", "false", "False", "FALSE", "n", "N", "no", "No", "否", "", 0}
 _LIST_SPLIT = re.compile(r"[;；,，|、]")
+# catalog_item.popularity is an INTEGER column: 32 bits on PostgreSQL (SQLite would take more).
+MAX_POPULARITY = 2**31 - 1
+# catalog_theme.name is VARCHAR(64), catalog_bundle.name VARCHAR(100).
+THEME_NAME_MAX, BUNDLE_NAME_MAX = 64, 100
 
 
 class Flag(fields.Boolean):
@@ -39,10 +44,11 @@ class Flag(fields.Boolean):
 
 
 class TextList(fields.List):
-    """A JSON list of strings, or one CSV cell separated by ; ， | 、"""
+    """A JSON list of strings, or one CSV cell separated by ; ， | 、 (each at most ``max_len``)."""
 
-    def __init__(self, **kw):
-        super().__init__(fields.String(validate=validate.Length(max=100)), **kw)
+    def __init__(self, max_len: int = 100, **kw):
+        super().__init__(fields.String(validate=validate.Length(
+            max=max_len, error=f"Each at most {max_len} characters / 每项最多 {max_len} 个字")), **kw)
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str):
@@ -66,7 +72,7 @@ def _text(max_len: int | None = None, **kw):
     return fields.String(allow_none=True, validate=validators, **kw)
 
 
-class MaterialSchema(ma.Schema):
+class MaterialSchema(Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
@@ -82,7 +88,7 @@ class MaterialSchema(ma.Schema):
     note = _text(2000, load_default=None)
 
 
-class FeeSchema(ma.Schema):
+class FeeSchema(Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
@@ -92,7 +98,7 @@ class FeeSchema(ma.Schema):
     reduction = _text(1000, load_default=None)
 
 
-class FaqSchema(ma.Schema):
+class FaqSchema(Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
@@ -100,7 +106,7 @@ class FaqSchema(ma.Schema):
     answer = fields.String(required=True, validate=validate.Length(min=1, max=5000))
 
 
-class ItemImport(ma.Schema):
+class ItemImport(Schema):
     """One item in the import format: the national reporting field names.
 
     Only ``task_name``, ``task_code``, ``dept_name`` and ``task_type`` are required.
@@ -153,13 +159,14 @@ class ItemImport(ma.Schema):
     is_service_terminals = Flag(load_default=False)
     handle_area = fields.String(allow_none=True, load_default=None, validate=one_of(HANDLE_AREAS, "handle_area", "通办范围"))
 
-    theme_natural = TextList(load_default=list)
-    theme_legal = TextList(load_default=list)
+    theme_natural = TextList(THEME_NAME_MAX, load_default=list)
+    theme_legal = TextList(THEME_NAME_MAX, load_default=list)
     materials = fields.List(fields.Nested(MaterialSchema), load_default=list)
     faq = fields.List(fields.Nested(FaqSchema), load_default=list)
     keywords = TextList(load_default=list)
-    popularity = LooseInt(load_default=0, validate=validate.Range(min=0))
-    bundles = TextList(load_default=list)
+    popularity = LooseInt(load_default=0, validate=validate.Range(
+        min=0, max=MAX_POPULARITY, error=f"A whole number from 0 to {MAX_POPULARITY} / 须为 0 到 {MAX_POPULARITY} 之间的整数"))
+    bundles = TextList(BUNDLE_NAME_MAX, load_default=list)
 
     @ma.pre_load
     def _blank_cells_are_missing(self, data, **kwargs):
@@ -173,6 +180,11 @@ class ItemImport(ma.Schema):
         if value not in TASK_TYPES and value not in TASK_TYPE_BY_NAME:
             raise ma.ValidationError(
                 "Unknown task type; use a code 01–10, 20 or its name / 事项类型无效，请填写 01–10、20 或其名称（如 行政许可、公共服务）")
+
+    @ma.validates("task_name", "dept_name")
+    def _not_blank(self, value, **kwargs):
+        if not value.strip():
+            raise ma.ValidationError("Must not be blank / 不能只有空白")
 
     @ma.validates("dept_code")
     def _dept_code(self, value, **kwargs):

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 
-import marshmallow as ma
 from marshmallow import fields, validate
+
+from ..core.payloads import Schema
 
 TASK_TYPES = {
     "01": "行政许可", "02": "行政处罚", "03": "行政强制", "04": "行政征收", "05": "行政给付",
@@ -27,7 +28,7 @@ def one_of(choices, what_en: str, what_zh: str):
 
 # ---------------------------------------------------------------- API: in
 
-class SearchArgs(ma.Schema):
+class SearchArgs(Schema):
     q = fields.String(load_default="", validate=validate.Length(max=50, error="At most 50 characters / 搜索词最多 50 个字"))
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10000))
     page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
@@ -41,18 +42,18 @@ class SearchArgs(ma.Schema):
     is_service_terminals = fields.Boolean()
 
 
-class SuggestArgs(ma.Schema):
+class SuggestArgs(Schema):
     q = fields.String(required=True, validate=validate.Length(min=1, max=50))
     limit = fields.Integer(load_default=8, validate=validate.Range(min=1, max=20))
 
 
-class ImportArgs(ma.Schema):
+class ImportArgs(Schema):
     dry_run = fields.Boolean(load_default=False)
     skip_invalid = fields.Boolean(load_default=False)
     format = fields.String(load_default=None, validate=validate.OneOf(["json", "jsonl", "csv"]))
 
 
-class SynonymIn(ma.Schema):
+class SynonymIn(Schema):
     term = fields.String(required=True, validate=validate.Length(min=1, max=50))
     expansion = fields.String(required=True, validate=validate.Length(min=1, max=100))
     kind = fields.String(load_default="synonym", validate=validate.OneOf(["synonym", "correction"]))
@@ -60,7 +61,7 @@ class SynonymIn(ma.Schema):
 
 # ---------------------------------------------------------------- API: out
 
-class ItemSummary(ma.Schema):
+class ItemSummary(Schema):
     task_code = fields.String()
     task_name = fields.String()
     dept_name = fields.String()
@@ -75,12 +76,12 @@ class ItemSummary(ma.Schema):
     popularity = fields.Integer()
 
 
-class SearchHelp(ma.Schema):
+class SearchHelp(Schema):
     message = fields.String()
     message_zh = fields.String()
 
 
-class SearchResult(ma.Schema):
+class SearchResult(Schema):
     query = fields.String()
     understood_as = fields.List(fields.String(), metadata={"description": "corrections and synonyms applied"})
     total = fields.Integer()
@@ -91,16 +92,16 @@ class SearchResult(ma.Schema):
     help = fields.Nested(SearchHelp, allow_none=True)
 
 
-class SuggestionOut(ma.Schema):
+class SuggestionOut(Schema):
     task_code = fields.String()
     task_name = fields.String()
 
 
-class SuggestResult(ma.Schema):
+class SuggestResult(Schema):
     suggestions = fields.List(fields.Nested(SuggestionOut))
 
 
-class MaterialOut(ma.Schema):
+class MaterialOut(Schema):
     name = fields.String()
     necessity = fields.String()
     form = fields.String()
@@ -113,14 +114,14 @@ class MaterialOut(ma.Schema):
     note = fields.String(allow_none=True)
 
 
-class FeeOut(ma.Schema):
+class FeeOut(Schema):
     name = fields.String()
     standard = fields.String(allow_none=True)
     basis = fields.String(allow_none=True)
     reduction = fields.String(allow_none=True)
 
 
-class FaqOut(ma.Schema):
+class FaqOut(Schema):
     question = fields.String()
     answer = fields.String()
 
@@ -159,26 +160,26 @@ class ItemGuide(ItemSummary):
     updated_at = fields.DateTime()
 
 
-class ThemeOut(ma.Schema):
+class ThemeOut(Schema):
     audience = fields.String(metadata={"description": "natural (自然人) or legal (法人)"})
     name = fields.String()
     item_count = fields.Integer()
 
 
-class DepartmentOut(ma.Schema):
+class DepartmentOut(Schema):
     name = fields.String()
     code = fields.String(allow_none=True)
     item_count = fields.Integer()
 
 
-class BundleOut(ma.Schema):
+class BundleOut(Schema):
     id = fields.Integer()
     name = fields.String()
     description = fields.String(allow_none=True)
     items = fields.List(fields.Nested(ItemSummary))
 
 
-class ImportProblem(ma.Schema):
+class ImportProblem(Schema):
     line = fields.Integer(metadata={"description": "line (CSV/JSONL) or 1-based position (JSON array)"})
     task_code = fields.String(allow_none=True)
     field = fields.String()
@@ -186,7 +187,7 @@ class ImportProblem(ma.Schema):
     message_zh = fields.String()
 
 
-class ImportReport(ma.Schema):
+class ImportReport(Schema):
     rows = fields.Integer()
     valid = fields.Integer()
     created = fields.Integer()
@@ -194,10 +195,12 @@ class ImportReport(ma.Schema):
     skipped = fields.Integer()
     dry_run = fields.Boolean()
     written = fields.Boolean()
-    problems = fields.List(fields.Nested(ImportProblem))
+    problems = fields.List(fields.Nested(ImportProblem), metadata={
+        "description": "The first problems found (KIOSK_IMPORT_MAX_PROBLEMS, 200 by default)"})
+    problems_total = fields.Integer(metadata={"description": "How many problems were found in all"})
 
 
-class SynonymOut(ma.Schema):
+class SynonymOut(Schema):
     id = fields.Integer()
     term = fields.String()
     expansion = fields.String()

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 from ..core import actors, audit, signals
 from ..core.actors import Actor
 from ..core.errors import Conflict, NotFound
-from .importer import Checked, detect_format, read_rows, validate_rows
+from .importer import MAX_PROBLEMS, Checked, check_source
 from .models import Bundle, BundleItem, CatalogRevision, Department, Item, Synonym, Theme, item_theme
 from .pinyin import pinyin_keys
 from .schemas import TASK_CODE_RE, TASK_TYPES
@@ -78,17 +78,20 @@ class ImportResult:
             "skipped": c.rows - len(c.valid) if self.written else 0,
             "dry_run": self.dry_run, "written": self.written,
             "problems": [p.as_dict() for p in c.problems],
+            "problems_total": c.total_problems,
         }
 
 
-def check_file(data: bytes, *, filename: str | None = None, fmt: str | None = None,
-               progress: Callable[[int], None] | None = None) -> Checked:
-    """Parse and validate a catalog file without touching the database.
+def check_file(data: bytes | IO[bytes], *, filename: str | None = None, fmt: str | None = None,
+               progress: Callable[[int], None] | None = None, max_rows: int | None = None,
+               max_problems: int = MAX_PROBLEMS) -> Checked:
+    """Parse and validate a catalog file (bytes or a binary stream, read as a stream)
+    without touching the database; see ``importer.check_source`` for the bounds.
 
-    Raises ``Invalid`` when the file as a whole cannot be read.
+    Raises ``Invalid`` when the file as a whole cannot be read or has over ``max_rows`` rows.
     """
-    fmt = fmt or detect_format(filename, data[:64])
-    return validate_rows(read_rows(data, fmt), progress=progress)
+    return check_source(data, filename=filename, fmt=fmt, progress=progress, max_rows=max_rows,
+                        max_problems=max_problems)
 
 
 def import_items(session: Session, checked: Checked, *, actor: Actor, source: str | None = None,
@@ -113,7 +116,8 @@ def import_items(session: Session, checked: Checked, *, actor: Actor, source: st
         values["department_id"] = dept_ids[row["dept_name"]]
         values["for_natural"] = "自然人" in row["server_type"]
         values["for_legal"] = "法人" in row["server_type"]
-        values["name_pinyin"], values["name_initials"] = pinyin_keys(row["task_name"])
+        pinyin, values["name_initials"] = pinyin_keys(row["task_name"])
+        values["name_pinyin"] = pinyin[:800]  # VARCHAR(800): up to 6 letters a character, 200 characters
         item_id = existing.get(row["task_code"])
         if item_id is None:
             inserts.append({"task_code": row["task_code"], **values})
@@ -132,10 +136,10 @@ def import_items(session: Session, checked: Checked, *, actor: Actor, source: st
     result.created, result.updated, result.written = len(inserts), len(updates), True
     audit.record(session, actor=actor, action="catalog.import", target=source,
                  details={"rows": checked.rows, "created": result.created, "updated": result.updated,
-                          "skipped": len(checked.problems)})
+                          "skipped": checked.rows - len(checked.valid)})
     signals.catalog_changed.send(revision, session=session, actor=actor, reason="import")
     log.info("catalog import: %d created, %d updated, %d problems", result.created, result.updated,
-             len(checked.problems))
+             checked.total_problems)
     return result
 
 

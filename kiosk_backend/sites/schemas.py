@@ -6,6 +6,7 @@ import re
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from ..core.payloads import Schema
 from .models import SITE_KINDS
 
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]\Z")
@@ -32,13 +33,13 @@ def _hours(value):
                 raise ma.ValidationError(f"{day}: use [\"09:00\", \"17:00\"] / {day}：时间段格式应为 [\"09:00\", \"17:00\"]")
 
 
-class HolidaySchema(ma.Schema):
+class HolidaySchema(Schema):
     date = fields.Date(required=True)
     open = fields.Boolean(load_default=False)
     note = fields.String(load_default="", validate=[validate.Length(max=50), _plain_text])
 
 
-class SiteIn(ma.Schema):
+class SiteIn(Schema):
     code = fields.String(required=True, validate=validate.Regexp(r"^[A-Z0-9]{2,12}\Z", error="2–12 capital letters or digits / 网点编号须为 2–12 位大写字母或数字"))
     kind = fields.String(required=True, validate=validate.OneOf(list(SITE_KINDS)))
     name = fields.String(required=True, validate=[validate.Length(min=2, max=100), _plain_text])

@@ -148,7 +148,8 @@ def test_an_admin_imports_a_file(client, db, admin_token):
     response = upload(client, admin_token, as_json(item_row(task_code="A1"), item_row(task_code="A2")))
     assert response.status_code == 200
     assert response.get_json() | {"problems": []} == {"rows": 2, "valid": 2, "created": 2, "updated": 0, "skipped": 0,
-                                                       "dry_run": False, "written": True, "problems": []}
+                                                       "dry_run": False, "written": True, "problems": [],
+                                                       "problems_total": 0}
     assert client.get("/api/v1/catalog/items/A2").status_code == 200
 
 
