@@ -34,11 +34,13 @@ class DomainError(Exception):
 
     status_code = 400
 
-    def __init__(self, message: str, message_zh: str, *, errors: dict | None = None):
+    def __init__(self, message: str, message_zh: str, *, errors: dict | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.message = message
         self.message_zh = message_zh
         self.errors = errors or {}
+        self.headers = headers or {}  # sent with the response (WWW-Authenticate on a 401)
 
 
 class NotFound(DomainError):
@@ -84,7 +86,9 @@ ERROR_RESPONSES: dict[int, tuple[str, str, dict]] = {
     400: ("BAD_REQUEST", "The body is not well-formed JSON where JSON is expected, or is JSON no parser "
                          "here takes (nested too deep, over-long numbers, NaN), or a value is out of the "
                          "range the database can store.", {}),
-    401: ("UNAUTHORIZED", "No valid credential: missing, unknown, expired or revoked.", {}),
+    401: ("UNAUTHORIZED", "No valid credential: missing, unknown, expired or revoked.",
+          {"WWW-Authenticate": {"description": "The scheme to authenticate with: Bearer (staff) or Kiosk",
+                                "required": True, "schema": {"type": "string"}}}),
     403: ("FORBIDDEN", "The credential is valid but not allowed here: a kiosk waiting for an administrator "
                        "to authorize it, or a staff member without the role.", {}),
     404: ("NOT_FOUND", "No such resource.", {}),
@@ -233,7 +237,7 @@ def _bare_error_page(payload: dict) -> str:
 
 
 def handle_domain_error(error: DomainError) -> Response:
-    return _respond(error_payload(error.status_code, error.message, error.message_zh, error.errors))
+    return _respond(error_payload(error.status_code, error.message, error.message_zh, error.errors), error.headers)
 
 
 def handle_http_exception(error: HTTPException) -> Response:

@@ -23,7 +23,8 @@ KIOSK_SECURITY = [{"kiosk": []}, {"kiosk_cookie": []}]
 def _kiosk_or_401():
     kiosk = services.authenticate(db.session, credential_from_request())
     if kiosk is None or kiosk.state == "revoked":
-        raise Unauthorized("Unknown or revoked kiosk credential.", "终端凭证无效或已被吊销。")
+        raise Unauthorized("Unknown or revoked kiosk credential.", "终端凭证无效或已被吊销。",
+                           headers={"WWW-Authenticate": 'Kiosk realm="kiosk-backend"'})  # RFC 9110
     return kiosk
 
 
@@ -88,7 +89,9 @@ def ack(command_id):
 
 
 @blp.post("/credential")
-@blp.response(200, schemas.CredentialOut())
+@blp.response(200, schemas.CredentialOut(), headers={"Set-Cookie": {
+    "description": "The new credential as the kiosk_credential cookie too (HttpOnly, SameSite=Strict; Secure over HTTPS)",
+    "required": True, "schema": {"type": "string"}}})
 @blp.doc(security=KIOSK_SECURITY)
 @documented_errors(blp, 401, 403, 503)
 def rotate():

@@ -9,6 +9,9 @@ from ..core.requests import client_ip, require_role
 from ..extensions import db
 from . import services
 
+# RFC 9110: a 401 names the scheme that would have worked.
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="kiosk-backend"'}
+
 
 def require_staff(*roles: str):
     """A ``before_request`` hook: a valid bearer token of a staff member (401 otherwise),
@@ -19,8 +22,13 @@ def require_staff(*roles: str):
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("Send 'Authorization: Bearer <token>'.", "请在请求头中提供访问令牌（Authorization: Bearer）。")
-        staff = services.authenticate_token(db.session, token.strip())
+            raise Unauthorized("Send 'Authorization: Bearer <token>'.", "请在请求头中提供访问令牌（Authorization: Bearer）。",
+                               headers=CHALLENGE)
+        try:
+            staff = services.authenticate_token(db.session, token.strip())
+        except Unauthorized as exc:
+            exc.headers = {**exc.headers, **CHALLENGE}
+            raise
         g.staff = staff
         g.actor = actors.staff(staff.username, name=staff.display_name, ip=client_ip())
         if roles:

@@ -70,6 +70,8 @@ def test_kiosk_and_staff_credentials_are_declared_security_schemes(spec):
     assert (schemes["kiosk_cookie"]["in"], schemes["kiosk_cookie"]["name"]) == ("cookie", "kiosk_credential")
     assert (schemes["bearer"]["type"], schemes["bearer"]["scheme"]) == ("http", "bearer")
     assert "security" not in spec  # no global requirement: each operation names its own
+    rotated = spec["paths"]["/api/v1/kiosk/credential"]["post"]["responses"]["200"]
+    assert rotated["headers"]["Set-Cookie"]["required"] is True  # the new credential as the cookie too
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(OPERATIONS))
@@ -90,6 +92,8 @@ def test_each_operation_documents_the_errors_it_gives_in_the_error_shape(spec, m
         assert response["description"]
         if code in (429, 503):
             assert response["headers"]["Retry-After"]["required"] is True
+        if code == 401:
+            assert response["headers"]["WWW-Authenticate"]["required"] is True
 
 
 def test_the_error_schema_requires_every_field_the_handlers_send(spec, client):
@@ -183,3 +187,15 @@ def test_text_rules_the_schemas_check_are_in_the_document(spec, client):
     # A kiosk's single-line fields: no control characters at all (fleet.schemas._plain_text).
     pattern = schemas["HeartbeatIn"]["properties"]["app_version"]["pattern"]
     assert re.search(pattern, "2.4.1 版") and not re.search(pattern, "2.4\t1") and not re.search(pattern, "a\x00")
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(key for key, (security, _) in OPERATIONS.items() if security))
+@pytest.mark.parametrize("authorization", [None, "Bearer not-a-token", "Kiosk not-a-credential", "Basic YTpi"])
+def test_a_401_names_the_scheme_that_would_work(client, method, path, authorization):
+    scheme = "Bearer" if OPERATIONS[(method, path)][0] == STAFF else "Kiosk"
+    headers = {"Authorization": authorization} if authorization else {}
+    response = client.open(re.sub(r"\{[^}]+\}", "1", path), method=method.upper(), headers=headers,
+                           **VALID_ARGUMENTS.get((method, path), {}))
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == f'{scheme} realm="kiosk-backend"'
+    assert response.get_json()["code"] == 401
