@@ -199,3 +199,22 @@ def test_a_401_names_the_scheme_that_would_work(client, method, path, authorizat
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == f'{scheme} realm="kiosk-backend"'
     assert response.get_json()["code"] == 401
+
+
+def test_the_documented_403s_are_real_and_in_the_error_shape(app, db, client, make_staff, make_kiosk):
+    from kiosk_backend.core.actors import SYSTEM
+    from kiosk_backend.identity import services as identity
+
+    make_staff("li", role="helper")
+    token = identity.issue_token(db.session, username="li", name="tests", actor=SYSTEM)
+    _, pending = make_kiosk(authorized=False)
+    db.session.commit()
+    document = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    refused = {key: security for key, (security, errors) in OPERATIONS.items() if 403 in errors}
+    assert len(refused) == 6
+    for (method, path), security in refused.items():
+        credential = f"Bearer {token}" if security == STAFF else f"Kiosk {pending}"
+        response = client.open(re.sub(r"\{[^}]+\}", "1", path), method=method.upper(),
+                               headers={"Authorization": credential}, **VALID_ARGUMENTS.get((method, path), {}))
+        assert response.status_code == 403, (method, path, response.status_code)  # a helper; a kiosk not yet authorized
+        document[path][method.upper()].validate_response(response)
