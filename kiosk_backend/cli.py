@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
 from .core import actors
 from .core.database import upgrade_database
@@ -67,14 +67,25 @@ def register(group: click.Group) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--no-serve", is_flag=True, help="Prepare the database and data, then exit.")
-@with_appcontext
-def demo(host: str, port: int, no_serve: bool):
+@click.pass_context
+def demo(ctx: click.Context, host: str, port: int, no_serve: bool):
     """Create or upgrade the database, load the demo data once and serve the demo."""
+    # The first start takes half a minute (loading the app, migrations, then the catalog's
+    # search data): say so before any of it, the app included.
+    click.echo("Preparing the database… (the first start takes about half a minute) / 正在准备数据库…")
+    app = ctx.ensure_object(ScriptInfo).load_app()
+    with app.app_context():
+        _run_demo(app, host, port, no_serve)
+
+
+def _run_demo(app: Flask, host: str, port: int, no_serve: bool) -> None:
     from .catalog import services as catalog
 
+    app.config["KIOSK_DEMO"] = True  # QR codes may fall back to the request's host (with a warning)
     upgrade_database()
     has_items = db.session.scalar(sa.select(sa.func.count()).select_from(sa.table("catalog_item")))
     if not has_items:
+        click.echo("Loading the demo catalog (first start only)… / 正在载入演示事项…")
         result = catalog.load_demo_catalog(db.session)
         db.session.commit()
         click.echo(f"Loaded demo catalog: {result.created} items.")
@@ -82,7 +93,8 @@ def demo(host: str, port: int, no_serve: bool):
         click.echo(f"Demo data already present ({has_items} items); left as it is.")
     from .fleet.cli import prepare_demo_fleet
 
-    base = f"http://{host}:{port}"
+    click.echo("Setting up the demo sites, kiosks and accounts… / 正在准备演示网点、终端和账号…")
+    base = f"http://{_shown_host(host)}:{port}"
     kiosk_lines = prepare_demo_fleet(base)
     _demo_staff()
     db.session.commit()
@@ -97,21 +109,81 @@ def demo(host: str, port: int, no_serve: bool):
     click.echo(f"  JSON API (OpenAPI document):  {base}/api/v1/openapi.json")
     click.echo(f"  Search API example:           {base}/api/v1/catalog/items?q=sfz")
     click.echo(f"Database: {current_app.config['SQLALCHEMY_DATABASE_URI']}")
+    for line in _public_url_notes(current_app.config.get("KIOSK_PUBLIC_URL") or "", host, port):
+        click.secho(line, fg="yellow")
     if no_serve:
         return
     click.echo("This is Flask's development server, fine for a demo; run gunicorn in production (see README).")
     # Flask's app.run() refuses to run inside its own CLI; werkzeug's server is what it uses.
+    import werkzeug.serving
     from werkzeug.serving import run_simple
 
     from .core.worker import start_embedded
 
-    app = current_app._get_current_object()
+    # werkzeug colours its banner and request lines whatever the output is; a log file or a
+    # pipe gets plain text (click.echo/secho strip their own styles there already).
+    werkzeug.serving._log_add_style = _is_terminal(sys.stderr)
     consumer = start_embedded(app)  # one background worker beside the server: outbox and periodic jobs
     click.echo(f"Background worker: 1 thread on {type(app.extensions['huey'].storage).__name__} (see `kiosk worker`).")
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
         consumer.stop(graceful=True)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced or closed streams
+        return False
+
+
+def _shown_host(host: str) -> str:
+    """The host to print in links: a wildcard address is not one a browser can open."""
+    if host in ("0.0.0.0", "::", ""):
+        return lan_address() or "127.0.0.1"
+    return host
+
+
+def lan_address() -> str | None:
+    """This machine's address on its local network, or None.
+
+    Connecting a UDP socket only picks the route and the source address; no packet is
+    sent, so this works offline and behind firewalls. 10.255.255.255 is a private
+    address: the answer is the interface a LAN peer (a phone on the same Wi-Fi) would reach.
+    """
+    import ipaddress
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("10.255.255.255", 1))
+            address = probe.getsockname()[0]
+    except OSError:
+        return None
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    return None if parsed.is_loopback or parsed.is_unspecified else address
+
+
+def _public_url_notes(public_url: str, host: str, port: int) -> list[str]:
+    """What the demo says about the address in its QR codes (a phone must be able to open it)."""
+    if public_url:
+        return [f"QR codes point at KIOSK_PUBLIC_URL={public_url} / 二维码使用 KIOSK_PUBLIC_URL 的地址。"]
+    lan = lan_address()
+    shown = _shown_host(host)
+    lines = [f"Warning: KIOSK_PUBLIC_URL is not set, so QR codes point at the address the kiosk browser uses "
+             f"(here http://{shown}:{port}/ …), which a phone may not be able to open. / "
+             f"未设置 KIOSK_PUBLIC_URL：二维码使用终端浏览器访问的地址，手机可能打不开。"]
+    if lan:
+        lines.append(f"  For phones on the same network, start the demo as: KIOSK_PUBLIC_URL=http://{lan}:{port} "
+                     f"kiosk demo --host 0.0.0.0 --port {port}")
+    else:
+        lines.append(f"  For phones on the same network, start the demo as: KIOSK_PUBLIC_URL=http://<this computer's "
+                     f"LAN address>:{port} kiosk demo --host 0.0.0.0 --port {port}")
+    return lines
 
 
 DEMO_ADMIN = ("admin", "kiosk-demo-admin")
@@ -152,34 +224,47 @@ def catalog_cli():
 @click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "csv"]), help="Default: from the file name.")
 @click.option("--dry-run", is_flag=True, help="Validate only; write nothing.")
 @click.option("--skip-invalid", is_flag=True, help="Import the valid rows even if some are invalid.")
+@click.option("--max-rows", type=click.IntRange(1), default=None,
+              help="Refuse files with more rows. Default: KIOSK_IMPORT_MAX_ROWS (20,000).")
 @with_appcontext
-def catalog_import(file: Path, fmt: str | None, dry_run: bool, skip_invalid: bool):
+def catalog_import(file: Path, fmt: str | None, dry_run: bool, skip_invalid: bool, max_rows: int | None):
     """Import items from FILE (upsert by task_code). Nothing is written if any row is
-    invalid, unless --skip-invalid."""
+    invalid, unless --skip-invalid. The file is read as a stream; the first
+    KIOSK_IMPORT_MAX_PROBLEMS problems (200) are printed and all are counted."""
+    import itertools
+
     from .catalog import services as catalog
-    from .catalog.importer import detect_format, read_rows
+    from .catalog.importer import detect_format, import_limits, read_rows
     from .core.errors import DomainError
 
-    data = file.read_bytes()
-    fmt = fmt or detect_format(file.name, data[:64])
-    try:
-        # Counting rows first costs a parse; worth it only when a bar is worth showing.
-        total = sum(1 for _ in read_rows(data, fmt)) if len(data) > 256 * 1024 else None
-        with click.progressbar(length=total or 1, label="Checking", file=sys.stderr, show_pos=True) as bar:
-            checked = catalog.check_file(data, fmt=fmt, progress=bar.update if total else None)
-    except DomainError as exc:
-        raise click.ClickException(f"{exc.message} / {exc.message_zh}") from None
-    for p in checked.problems[:200]:
+    limits = import_limits(current_app.config)
+    if max_rows is not None:
+        limits["max_rows"] = max_rows
+    with open(file, "rb") as stream:
+        try:
+            # Counting rows first costs a parse; worth it only when a bar is worth showing.
+            total = None
+            if file.stat().st_size > 256 * 1024:
+                fmt = fmt or detect_format(file.name, stream.read(64))
+                stream.seek(0)
+                total = sum(1 for _ in itertools.islice(read_rows(stream, fmt), limits["max_rows"] + 1))
+                stream.seek(0)
+            with click.progressbar(length=total or 1, label="Checking", file=sys.stderr, show_pos=True) as bar:
+                checked = catalog.check_file(stream, filename=file.name, fmt=fmt,
+                                             progress=bar.update if total else None, **limits)
+        except DomainError as exc:
+            raise click.ClickException(f"{exc.message} / {exc.message_zh}") from None
+    for p in checked.problems:
         click.echo(f"line {p.line}: {p.field}: {p.message} / {p.message_zh}", err=True)
-    if len(checked.problems) > 200:
-        click.echo(f"... and {len(checked.problems) - 200} more problems", err=True)
+    if checked.more_problems:
+        click.echo(f"... and {checked.more_problems} more problems / 另有 {checked.more_problems} 处问题未列出", err=True)
     with click.progressbar(length=len(checked.valid) or 1, label="Writing ", file=sys.stderr, show_pos=True) as bar:
         result = catalog.import_items(db.session, checked, actor=actors.cli(), source=file.name,
                                       dry_run=dry_run, skip_invalid=skip_invalid,
                                       progress=bar.update)
     db.session.commit()
     r = result.report()
-    click.echo(f"rows {r['rows']}, valid {r['valid']}, problems {len(checked.problems)}, "
+    click.echo(f"rows {r['rows']}, valid {r['valid']}, problems {r['problems_total']}, "
                f"created {r['created']}, updated {r['updated']}, written {'yes' if r['written'] else 'no'}")
     if checked.problems and not skip_invalid and not dry_run:
         click.echo("Nothing was written. Fix the rows above or use --skip-invalid. / 未写入任何内容。", err=True)

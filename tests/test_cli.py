@@ -149,3 +149,98 @@ def test_the_commands_reach_sites_through_its_services_only(module):
 
     source = (Path(kiosk_backend.__file__).parent / module).read_text(encoding="utf-8")
     assert "sites.models" not in source and "Site.code" not in source
+
+
+def test_the_demo_says_what_it_is_doing_hints_at_a_lan_address_and_prints_no_colour_codes(make_app, monkeypatch):
+    import werkzeug.serving
+
+    from kiosk_backend import cli
+    from kiosk_backend.core import worker
+
+    app = make_app(create_schema=False, TESTING=False)
+    runner = app.test_cli_runner()
+    monkeypatch.setattr(cli, "lan_address", lambda: "192.168.1.23")
+    with app.app_context():
+        first = runner.invoke(main, args=["demo", "--no-serve", "--port", "8123"])
+        assert first.exit_code == 0, first.output
+        out = first.output
+        # Progress before the long first start, in order.
+        assert out.index("Preparing the database…") < out.index("Loading the demo catalog") < out.index(
+            "Loaded demo catalog")
+        # QR codes would point at 127.0.0.1: say so and how to give phones a reachable address.
+        assert "KIOSK_PUBLIC_URL is not set" in out
+        assert "KIOSK_PUBLIC_URL=http://192.168.1.23:8123 kiosk demo --host 0.0.0.0" in out
+        assert app.config["KIOSK_DEMO"] is True
+
+        # Serving, with its output not a terminal: werkzeug's banner and request lines are plain.
+        styled = []
+
+        class Consumer:
+            def stop(self, graceful):
+                pass
+
+        monkeypatch.setattr(werkzeug.serving, "_log_add_style", True)
+        monkeypatch.setattr(werkzeug.serving, "run_simple",
+                            lambda *a, **kw: styled.append(werkzeug.serving._ansi_style("WARNING", "bold", "red")))
+        monkeypatch.setattr(worker, "start_embedded", lambda app: Consumer())
+        app.config["KIOSK_PUBLIC_URL"] = "http://192.168.1.23:8123"
+        second = runner.invoke(main, args=["demo", "--host", "0.0.0.0", "--port", "8123"])
+        assert second.exit_code == 0, second.output
+        assert styled == ["WARNING"]                       # no ANSI escape around it
+        assert "\x1b[" not in first.output + second.output
+        assert "QR codes point at KIOSK_PUBLIC_URL=http://192.168.1.23:8123" in second.output
+        assert "KIOSK_PUBLIC_URL is not set" not in second.output
+        assert "http://192.168.1.23:8123/admin/" in second.output  # not 0.0.0.0, which no browser opens
+
+
+def test_the_lan_hint_says_what_to_fill_in_when_no_lan_address_is_found(monkeypatch):
+    from kiosk_backend import cli
+
+    monkeypatch.setattr(cli, "lan_address", lambda: None)
+    notes = "\n".join(cli._public_url_notes("", "127.0.0.1", 8000))
+    assert "KIOSK_PUBLIC_URL=http://<this computer's LAN address>:8000 kiosk demo --host 0.0.0.0" in notes
+
+
+def test_the_lan_address_is_found_without_sending_anything_or_is_none(monkeypatch):
+    import socket
+
+    from kiosk_backend import cli
+
+    address = cli.lan_address()
+    assert address is None or not address.startswith("127.")
+
+    class Unroutable:
+        def __init__(self, *args):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def connect(self, target):
+            raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(socket, "socket", Unroutable)
+    assert cli.lan_address() is None
+
+
+def test_the_demo_says_it_is_preparing_before_the_app_loads(make_app):
+    """Loading the app (imports, device profiles) is part of the wait: the first line comes before it."""
+    import sys
+
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    app = make_app(create_schema=False)
+    printed_before_loading = []
+
+    def load():
+        sys.stdout.flush()
+        printed_before_loading.append(sys.stdout.buffer.getvalue().decode())
+        return app
+
+    result = CliRunner().invoke(main, ["demo", "--no-serve"], obj=ScriptInfo(create_app=load))
+    assert result.exit_code == 0, result.output
+    assert "Preparing the database…" in printed_before_loading[0]
