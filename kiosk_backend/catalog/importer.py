@@ -158,6 +158,8 @@ def read_rows(source: bytes | IO[bytes], fmt: str) -> Iterator[tuple[int, Any]]:
     finally:
         if not stream.closed:
             text.detach()  # the stream belongs to the caller: do not close it
+        if stream is not source:
+            stream.close()  # a copy of ours
 
 
 class Unparsable:
@@ -449,13 +451,17 @@ def check_source(source: bytes | IO[bytes], *, filename: str | None = None, fmt:
     ``Invalid`` when the file as a whole cannot be read or is over ``max_rows``.
     """
     stream = as_stream(source)
-    if fmt is None:
-        start = stream.tell()
-        head = stream.read(64)
-        stream.seek(start)
-        fmt = detect_format(filename, head)
-    rows = read_rows(stream, fmt)
     try:
-        return validate_rows(rows, progress=progress, max_rows=max_rows, max_problems=max_problems)
+        if fmt is None:
+            start = stream.tell()
+            head = stream.read(64)
+            stream.seek(start)
+            fmt = detect_format(filename, head)
+        rows = read_rows(stream, fmt)
+        try:
+            return validate_rows(rows, progress=progress, max_rows=max_rows, max_problems=max_problems)
+        finally:
+            rows.close()  # stop reading now, even when refused half-way
     finally:
-        rows.close()  # stop reading now, even when refused half-way
+        if stream is not source:
+            stream.close()  # a copy of ours

@@ -1,10 +1,12 @@
 """The import format: JSON array, JSON lines, CSV; problems by line and field."""
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
 
+from kiosk_backend.catalog import importer
 from kiosk_backend.catalog.importer import detect_format, read_rows, validate_rows
 from kiosk_backend.core.errors import Invalid
 
@@ -175,3 +177,181 @@ def test_a_csv_without_the_required_columns_is_refused_naming_them():
 def test_a_spreadsheet_read_as_csv_is_refused():
     with pytest.raises(Invalid):
         check(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00binary spreadsheet", "csv")
+
+
+# ---------------------------------------------------------------- bounds and odd files (issue 7 §1.3, 1.6, 1.11)
+
+def test_content_after_the_closing_bracket_of_a_json_array_is_refused():
+    with pytest.raises(Invalid) as err:
+        check('[\n' + json.dumps(MINIMAL) + '\n]\n{"task_code": "B2"}\n', "json")
+    assert "line 4" in err.value.message and "after the closing" in err.value.message
+    assert "第 4 行" in err.value.message_zh and "多余内容" in err.value.message_zh
+
+
+def test_whitespace_after_a_json_array_is_fine():
+    assert check('[' + json.dumps(MINIMAL) + ']\r\n\n  \t', "json").valid
+
+
+@pytest.mark.parametrize("text", ['[{"task_code": "A"}', '[{"task_code": "A"},', "[1 2]", "[1,]", '["abc'])
+def test_an_unfinished_or_broken_json_array_is_refused(text):
+    with pytest.raises(Invalid):
+        check(text, "json")
+
+
+def test_duplicate_csv_columns_are_refused_naming_them():
+    with pytest.raises(Invalid) as err:
+        check("task_name,task_code,dept_name,task_type, task_code\n甲,A1,乙,07,A2\n", "csv")
+    assert "task_code" in err.value.message and "more than once" in err.value.message
+    assert "task_code" in err.value.message_zh and "不止一次" in err.value.message_zh
+
+
+def test_empty_trailing_csv_header_cells_are_not_duplicates():
+    assert check("task_name,task_code,dept_name,task_type,,\n甲,A1,乙,07,,\n", "csv").valid
+
+
+def test_a_csv_cell_over_the_field_limit_is_refused_naming_the_line():
+    import csv
+
+    big = "x" * (csv.field_size_limit() + 1)
+    with pytest.raises(Invalid) as err:
+        check(f"task_name,task_code,dept_name,task_type,by_law\n甲,A1,乙,07,ok\n甲,A2,乙,07,\"{big}\"\n", "csv")
+    assert "line 3" in err.value.message and "第 3 行" in err.value.message_zh
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_line_over_the_row_limit_is_never_held_whole(monkeypatch, fmt):
+    monkeypatch.setattr(importer, "MAX_ROW_CHARS", 200)
+    monkeypatch.setattr(importer, "_TOO_LONG", importer.Unparsable("too long", "太长"))
+    long_row = {**MINIMAL, "task_code": "L1", "by_law": "法" * 300}
+    if fmt == "jsonl":
+        text = "\n".join(json.dumps(r, ensure_ascii=False) for r in (MINIMAL, long_row, {**MINIMAL, "task_code": "Z"}))
+        checked = check(text, "jsonl")
+        assert [(p.line, p.field) for p in checked.problems] == [(2, "_row")] and len(checked.valid) == 2
+    else:
+        with pytest.raises(Invalid) as err:
+            check("task_name,task_code,dept_name,task_type,by_law\n甲,A1,乙,07," + "法" * 300 + "\n", "csv")
+        assert "line 2" in err.value.message
+
+
+def test_a_json_array_item_over_the_row_limit_is_refused(monkeypatch):
+    monkeypatch.setattr(importer, "MAX_ROW_CHARS", 1000)
+    monkeypatch.setattr(importer, "_CHUNK", 64)
+    with pytest.raises(Invalid) as err:
+        check([MINIMAL, {**MINIMAL, "task_code": "L1", "by_law": "法" * 5000}])
+    assert "longer than 1,000 characters" in err.value.message
+
+
+@pytest.mark.parametrize("line,words", [
+    ('{"task_code": ' + "9" * 5000 + "}", "too many digits"),
+    ('{"popularity": NaN}', "NaN"),
+    ('{"popularity": 1e999}', "NaN"),
+    ('{"materials": ' + "[" * 100 + "]" * 100 + "}", "nested too deeply"),
+    ("[" * 50_000, "nested too deeply"),
+])
+def test_json_lines_the_parser_cannot_take_are_problems_of_their_row(line, words):
+    checked = check(json.dumps(MINIMAL) + "\n" + line + "\n" + json.dumps({**MINIMAL, "task_code": "Z"}), "jsonl")
+    assert len(checked.valid) == 2
+    assert [(p.line, p.field) for p in checked.problems] == [(2, "_row")] and words in checked.problems[0].message
+
+
+@pytest.mark.parametrize("element,words", [("9" * 5000, "too many digits"), ("[" * 50_000, "nested too deeply"),
+                                           ("Infinity", "NaN")])
+def test_a_json_array_element_the_parser_cannot_take_refuses_the_file(element, words):
+    with pytest.raises(Invalid) as err:
+        check("[\n" + json.dumps(MINIMAL) + ",\n" + element + "\n]", "json")
+    assert words in err.value.message and "line 3" in err.value.message
+
+
+def test_a_json_array_element_nested_too_deep_is_a_problem_of_its_row():
+    checked = check("[\n" + json.dumps(MINIMAL) + ",\n" + "[" * 70 + "]" * 70 + "\n]", "json")
+    assert [(p.line, p.field) for p in checked.problems] == [(3, "_row")]
+
+
+@pytest.mark.parametrize("value", ["甲\u0000乙", "\ud800", "ok\udfff"])
+@pytest.mark.parametrize("field", ["task_name", "dept_name", "by_law", "keywords", "materials"])
+def test_nul_and_unpaired_surrogates_are_problems_of_their_field(field, value):
+    row = {**MINIMAL, field: [value] if field == "keywords" else [{"name": value}] if field == "materials" else value}
+    checked = check(json.dumps([row]))  # ensure_ascii: the surrogate travels as \\ud800, as in real files
+    assert [p.field for p in checked.problems] == [field] and "NUL" in checked.problems[0].message
+
+
+def test_a_nul_in_a_csv_cell_is_a_problem_of_its_field():
+    checked = check("task_name,task_code,dept_name,task_type\n甲\x00,A1,乙,07\n", "csv")
+    assert [(p.line, p.field) for p in checked.problems] == [(2, "task_name")]
+
+
+def test_a_task_code_shown_back_never_carries_what_cannot_be_encoded():
+    checked = check(json.dumps([{**MINIMAL, "task_code": "A\ud800" + "x" * 500}]))
+    assert checked.problems[0].task_code == "A\ufffd" + "x" * 98
+    json.dumps(checked.problems[0].as_dict(), ensure_ascii=False).encode("utf-8")
+
+
+@pytest.mark.parametrize("field,value,ok", [
+    ("theme_natural", ["题" * 64], True), ("theme_natural", ["题" * 65], False), ("theme_legal", "a" * 65, False),
+    ("bundles", ["包" * 100], True), ("bundles", ["包" * 101], False),
+    ("popularity", 2**31 - 1, True), ("popularity", 2**31, False), ("popularity", "99999999999", False),
+    ("popularity", 1e300, False), ("task_name", "   ", False), ("dept_name", "\t", False),
+])
+def test_values_are_checked_against_their_columns(field, value, ok):
+    checked = check([{**MINIMAL, field: value}])
+    assert (not checked.problems) is ok, checked.problems
+    if not ok:
+        assert [p.field.split(".")[0] for p in checked.problems] == [field]
+
+
+def test_rows_beyond_max_rows_refuse_the_file_without_reading_on():
+    consumed = []
+
+    def rows():
+        for n in range(1, 1_000_000):
+            consumed.append(n)
+            yield n, 1
+
+    with pytest.raises(Invalid) as err:
+        validate_rows(rows(), max_rows=50)
+    assert consumed[-1] == 51 and "more than 50 rows" in err.value.message and "50 行" in err.value.message_zh
+    assert validate_rows(iter([(n, MINIMAL | {"task_code": f"A{n}"}) for n in range(50)]), max_rows=50).rows == 50
+
+
+def test_problems_are_capped_and_counted():
+    checked = validate_rows(iter([(n, 1) for n in range(1, 1001)]), max_problems=200)
+    assert checked.rows == 1000 and len(checked.problems) == 200 and checked.total_problems == 1000
+    assert checked.problems[-1].line == 200
+
+
+def test_empty_rows_cost_one_problem_each():
+    checked = check("{}\n" * 3 + '{"unknown": 1}\n', "jsonl")
+    assert [(p.line, p.field) for p in checked.problems] == [(1, "_row"), (2, "_row"), (3, "_row"), (4, "_row")]
+    assert "empty" in checked.problems[0].message and "为空" in checked.problems[0].message_zh
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64])
+def test_a_json_array_read_in_any_chunk_size_gives_the_same_rows_and_lines(monkeypatch, chunk):
+    monkeypatch.setattr(importer, "_CHUNK", chunk)
+    values = [MINIMAL, 12345678901234567890, -1.5e-7, 0, True, None, "中\"文\\", [], {"a": [1, {"b": 2.25E+3}]},
+              {**MINIMAL, "task_code": "B", "by_law": "长" * 300}]
+    text = "[\n" + ",\n".join(json.dumps(v, ensure_ascii=False) for v in values) + "\n]"
+    rows = list(read_rows(text.encode(), "json"))
+    assert [value for _, value in rows] == values
+    assert [line for line, _ in rows] == list(range(2, 2 + len(values)))
+
+
+def test_reading_leaves_the_callers_stream_open():
+    stream = io.BytesIO(("task_name,task_code,dept_name,task_type\n甲,A1,乙,07\n").encode())
+    checked = importer.check_source(stream, filename="items.csv")
+    assert checked.valid and not stream.closed
+
+
+def test_a_stream_that_cannot_seek_is_read_too():
+    class OneWay(io.RawIOBase):
+        def __init__(self, data):
+            self._inner = io.BytesIO(data)
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            return self._inner.readinto(buffer)
+
+    data = json.dumps([MINIMAL], ensure_ascii=False).encode("utf-8")
+    assert importer.check_source(io.BufferedReader(OneWay(data)), filename="x.json").valid
