@@ -14,7 +14,10 @@
 | KIOSK_IDLE_SECONDS | kiosk idle time before the countdown | 120 |
 | KIOSK_IDLE_WARNING_SECONDS | length of the full-screen countdown | 25 |
 | KIOSK_PUBLIC_URL | base URL phones use for QR codes on printouts; required in production (kiosk_backend.wsgi refuses to start without it) | the request's host, in the demo and tests only |
-| KIOSK_MAX_UPLOAD_MB | largest catalog import accepted over HTTP | 64 |
+| KIOSK_MAX_UPLOAD_MB | largest catalog import accepted over HTTP (413 beyond) | 64 |
+| KIOSK_IMPORT_MAX_ROWS | most rows a catalog import may hold (API, console, CLI; 422 beyond) | 20000 |
+| KIOSK_IMPORT_MAX_PROBLEMS | problems listed in an import report; all are counted | 200 |
+| KIOSK_MAX_JSON_KB | largest JSON request body (413 beyond) | 1024 |
 | KIOSK_PROFILE_DIR | device profile files, validated at start-up | the project's device_profiles/ |
 | KIOSK_OFFLINE_ALERT_MINUTES | silence after which an offline alert opens | 10 |
 | KIOSK_JOB_MAX_ATTEMPTS | attempts of an outbox message before it is dead | 8 |
@@ -117,6 +120,10 @@ def load_config(instance_path: str | Path, overrides: Mapping[str, Any] | None =
         "RATELIMIT_STORAGE_URI": env.get("KIOSK_REDIS_URL") or "memory://",
         "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": env.get("KIOSK_RATELIMIT_KEY_PREFIX", "kiosk-ratelimit")} if env.get("KIOSK_REDIS_URL") else {},
         "MAX_CONTENT_LENGTH": int(env.get("KIOSK_MAX_UPLOAD_MB", 64)) * 1024 * 1024,
+        # Bounds of the catalog import (catalog.importer) and of JSON bodies (core.payloads).
+        "KIOSK_IMPORT_MAX_ROWS": int(env.get("KIOSK_IMPORT_MAX_ROWS", 20_000)),
+        "KIOSK_IMPORT_MAX_PROBLEMS": int(env.get("KIOSK_IMPORT_MAX_PROBLEMS", 200)),
+        "KIOSK_MAX_JSON_KB": int(env.get("KIOSK_MAX_JSON_KB", 1024)),
         "KIOSK_PROFILE_DIR": env.get("KIOSK_PROFILE_DIR") or str(Path(__file__).resolve().parent.parent / "device_profiles"),
         "KIOSK_OFFLINE_ALERT_MINUTES": int(env.get("KIOSK_OFFLINE_ALERT_MINUTES", 10)),
         # Background work (core.outbox, core.tasks, `kiosk worker`).

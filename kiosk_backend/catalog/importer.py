@@ -437,7 +437,7 @@ def validate_rows(rows: Iterator[tuple[int, Any]], *, progress: Callable[[int], 
 
 def import_limits(config: Mapping[str, Any]) -> dict[str, int]:
     """``max_rows`` and ``max_problems`` from the settings KIOSK_IMPORT_MAX_ROWS and
-    KIOSK_IMPORT_MAX_PROBLEMS (core.payloads gives their defaults)."""
+    KIOSK_IMPORT_MAX_PROBLEMS (config.py)."""
     return {"max_rows": int(config["KIOSK_IMPORT_MAX_ROWS"]),
             "max_problems": max(1, int(config["KIOSK_IMPORT_MAX_PROBLEMS"]))}
 

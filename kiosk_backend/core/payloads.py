@@ -11,19 +11,12 @@
   schema; it refuses such text anywhere in the data, naming the field, once, before any
   field is loaded. Forms, query strings, JSON bodies and catalog import rows all pass it.
 
-Settings (read at start-up; also ``KIOSK_*`` environment variables):
-
-| setting | meaning | default |
-|---|---|---|
-| KIOSK_MAX_JSON_KB | largest JSON request body | 1024 |
-| KIOSK_IMPORT_MAX_ROWS | most rows one catalog import may hold (API, console, CLI) | 20000 |
-| KIOSK_IMPORT_MAX_PROBLEMS | problems listed in an import report (the total is always given) | 200 |
+Settings (config.py): KIOSK_MAX_JSON_KB (1024), KIOSK_MAX_UPLOAD_MB (MAX_CONTENT_LENGTH, 64).
 """
 from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -38,8 +31,6 @@ from .errors import DomainError, error_response
 MAX_JSON_DEPTH = 64
 # Python refuses to convert longer digit strings to int (sys.get_int_max_str_digits()).
 MAX_INT_DIGITS = 4300
-
-DEFAULTS = {"KIOSK_MAX_JSON_KB": 1024, "KIOSK_IMPORT_MAX_ROWS": 20_000, "KIOSK_IMPORT_MAX_PROBLEMS": 200}
 
 _UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff]")
 _EXPONENT = re.compile(rb"[0-9][eE]")
@@ -208,7 +199,5 @@ def _upload_too_large(error: RequestEntityTooLarge) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    for key, default in DEFAULTS.items():
-        app.config.setdefault(key, int(os.environ.get(key, default)))
     app.before_request(_guard_json_body)
     app.register_error_handler(RequestEntityTooLarge, _upload_too_large)
