@@ -14,7 +14,11 @@ from .states import KioskState, kiosk_status, peripheral_problems
 
 
 def status_of(kiosk: Kiosk, now: datetime) -> str:
-    """What the console shows: connectivity for authorized kiosks, else pending/revoked."""
+    """What the console shows: connectivity for authorized kiosks, else pending/revoked;
+    "reenrol" while a kiosk whose credential was revoked now waits for its re-enrolment code
+    (it cannot send heartbeats, so "offline" would say less)."""
+    if kiosk.state != KioskState.REVOKED and kiosk.credential_hash is None:
+        return "reenrol"
     if kiosk.state != KioskState.AUTHORIZED:
         return kiosk.state
     return kiosk_status(kiosk.last_seen_at, kiosk.peripherals or {}, now)

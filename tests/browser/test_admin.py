@@ -255,6 +255,7 @@ def test_revoke_now_sends_the_kiosk_to_its_activation_screen_and_the_one_time_co
     expect(code_box).to_contain_text(kiosk.number)
     code = code_box.locator(".code").inner_text()
     expect(admin.locator(".kv")).to_contain_text("已吊销，等待重新激活")
+    expect(admin.get_by_role("heading", level=1)).to_have_text(f"终端 {kiosk.number} 待重新激活")
     expect(admin.locator("main")).not_to_contain_text("<time")  # times read as times, not as markup
     admin.screenshot(path=screenshot_dir / "admin-kiosk-reenrol-code.png", full_page=True)
     admin.reload()

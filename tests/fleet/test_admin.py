@@ -267,10 +267,27 @@ def test_revoke_now_stops_the_kiosk_at_once_and_its_one_time_code_re_enrols_the_
     assert _codes(db) == before + 1
     activated = app.test_client().post("/kiosk/activate", data={"code": code, "profile": kiosk.profile})
     assert activated.status_code == 302
-    db.session.expire_all()
+    db.session.rollback()  # end this session's read transaction: see what the requests committed
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Kiosk).where(Kiosk.site_id == world.own_site.id)) == 1
     assert db.session.get(Kiosk, kiosk.id).credential_hash is not None
     assert {"kiosk.credential_revoke", "kiosk.reenrol"} <= set(_actions(db))
+    assert "待重新激活" not in _grid_row(client.get("/admin/").text, kiosk.number)  # enrolled again
+
+
+def test_a_kiosk_waiting_for_re_enrolment_says_so_in_the_grid_and_on_its_page(app, db, world):
+    client = app.test_client()
+    csrf = login(client, "admin")
+    kiosk = world.own_kiosk
+    client.post(f"/admin/kiosks/{kiosk.id}/reenrol", data={"csrf_token": csrf, "confirm": "1"})
+    row = _grid_row(client.get("/admin/").text, kiosk.number)
+    assert "待重新激活" in row and "在线" not in row and "异常" not in row
+    assert kiosk.number in client.get("/admin/?status=reenrol").text
+    assert kiosk.number not in client.get("/admin/?status=offline").text
+    assert "待重新激活" in client.get(f"/admin/kiosks/{kiosk.id}").text.split("</h1>", 1)[0]
+
+
+def _grid_row(html: str, number: str) -> str:
+    return next(row for row in html.split("<tr>") if f">{number}</a>" in row)
 
 
 def test_revoke_now_is_refused_for_a_revoked_kiosk_and_offered_only_while_it_is_not(app, db, world):
@@ -300,7 +317,7 @@ def _credential_of(app, db, kiosk) -> str:
 def _actions(db):
     from kiosk_backend.core.audit import AuditEntry
 
-    db.session.expire_all()
+    db.session.rollback()  # see what the requests committed
     return list(db.session.scalars(sa.select(AuditEntry.action)))
 
 

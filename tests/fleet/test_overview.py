@@ -37,3 +37,20 @@ def test_the_fleet_view_is_scoped_to_a_managers_sites(db, make_kiosk, site, site
     other, _ = make_kiosk(site=site2)
     assert [r["kiosk"].number for r in overview.fleet(db.session, site_ids={site2.id})] == [other.number]
     assert overview.fleet(db.session, site_ids=set()) == []
+
+
+def test_a_kiosk_whose_credential_was_revoked_now_waits_for_re_enrolment(db, make_kiosk, clock):
+    from kiosk_backend.fleet import enrolment
+
+    kiosk, _ = make_kiosk()
+    beat(db, kiosk, clock, seq=1)
+    assert overview.status_of(kiosk, clock()) == "online"
+    code, _ = enrolment.revoke_credential_and_reenrol(db.session, kiosk, actor="wang", now=clock)
+    db.session.commit()
+    assert overview.status_of(kiosk, clock()) == "reenrol"  # not "online" on a beat it can no longer send
+    assert [row["kiosk"].id for row in overview.fleet(db.session, status="reenrol", now=clock)] == [kiosk.id]
+    enrolment.activate(db.session, code=code, profile=kiosk.profile, now=clock)
+    db.session.commit()
+    assert overview.status_of(kiosk, clock()) == "online"
+    enrolment.revoke(db.session, kiosk, actor="wang")
+    assert overview.status_of(kiosk, clock()) == "revoked"
