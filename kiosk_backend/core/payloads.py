@@ -175,12 +175,18 @@ def _guard_json_body() -> None:
     if request.method in ("GET", "HEAD", "OPTIONS") or not request.is_json:
         return
     limit = int(current_app.config["KIOSK_MAX_JSON_KB"]) * 1024
-    length = request.content_length
-    if length is not None and length > limit:
-        raise _too_large(limit)
-    body = request.get_data(cache=True)
-    if len(body) > limit:  # chunked bodies carry no Content-Length
-        raise _too_large(limit)
+    upload_limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    # Read no more than the limit, also when the body is chunked (no Content-Length).
+    cap = min(limit, upload_limit) if upload_limit else limit
+    # A chunked body (no Content-Length) is cut at the request's limit without a word: allow
+    # one byte more than the cap, and a body that reaches it went on.
+    request.max_content_length = cap + 1
+    try:
+        body = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise _too_large(cap) from None
+    if len(body) > cap:
+        raise _too_large(cap)
     check_json_body(body)
 
 

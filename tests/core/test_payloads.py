@@ -168,3 +168,14 @@ def test_every_string_field_of_every_schema_refuses_nul(cls, key):
     with pytest.raises(ma.ValidationError) as err:
         cls().load({key: "abc\x00"}, partial=True)
     assert err.value.messages[key] == [UNSAFE_TEXT_MESSAGE]
+
+
+def test_a_chunked_json_body_is_read_no_further_than_the_limit(client, admin_token, monkeypatch):
+    monkeypatch.setitem(client.application.config, "KIOSK_MAX_JSON_KB", 1)
+    body = io.BytesIO(json.dumps({"term": "社保", "expansion": "x" * 5000}).encode())
+    response = client.post(SYNONYMS, input_stream=body, content_type="application/json",
+                           headers={"Authorization": f"Bearer {admin_token}", "Transfer-Encoding": "chunked"},
+                           environ_overrides={"wsgi.input_terminated": True})
+    payload = assert_error_shape(response, 413)
+    assert "1 KB" in payload["message"]
+    assert body.tell() <= 2048  # not read to the end
