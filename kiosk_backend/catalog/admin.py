@@ -7,7 +7,7 @@ from ..core.errors import Invalid
 from ..core.requests import require_role
 from ..extensions import db
 from . import services
-from .importer import import_limits
+from .importer import import_limits, source_name
 
 bp = Blueprint("catalog", __name__)
 
@@ -26,7 +26,7 @@ def import_page():
         checked = services.check_file(upload.stream, filename=upload.filename, **import_limits(current_app.config))
     except Invalid as exc:
         return render_template("admin/catalog_import.html", report=None, error=exc), 422
-    result = services.import_items(db.session, checked, actor=g.actor, source=upload.filename,
+    result = services.import_items(db.session, checked, actor=g.actor, source=source_name(upload.filename),
                                    dry_run=dry_run, skip_invalid=skip_invalid)
     report = result.report()
     status = 422 if checked.problems and not result.written and not dry_run else 200

@@ -13,7 +13,7 @@ from ..core.payloads import Schema
 from ..extensions import db
 from ..identity.api import require_staff
 from . import schemas, services
-from .importer import import_limits
+from .importer import import_limits, source_name
 
 blp = Blueprint("catalog", __name__, url_prefix="/api/v1/catalog",
                 description="Service items (政务服务事项), guides (办事指南), themes, departments, bundles")
@@ -132,7 +132,7 @@ def import_catalog(args, files):
     upload = files["file"]
     checked = services.check_file(upload.stream, filename=upload.filename, fmt=args["format"],
                                   **import_limits(current_app.config))
-    result = services.import_items(db.session, checked, actor=g.actor, source=upload.filename,
+    result = services.import_items(db.session, checked, actor=g.actor, source=source_name(upload.filename),
                                    dry_run=args["dry_run"], skip_invalid=args["skip_invalid"])
     if checked.problems and not args["dry_run"] and not args["skip_invalid"]:
         report = result.report()

@@ -435,6 +435,14 @@ def validate_rows(rows: Iterator[tuple[int, Any]], *, progress: Callable[[int], 
     return checked
 
 
+def source_name(filename: str | None) -> str | None:
+    """An uploaded file's name as the audit log records it (``audit_entry.target`` is
+    VARCHAR(200)): without NUL or unpaired surrogates, at most 200 characters."""
+    if not filename:
+        return None
+    return unsafe_replaced(filename)[-200:]  # the end keeps the extension
+
+
 def import_limits(config: Mapping[str, Any]) -> dict[str, int]:
     """``max_rows`` and ``max_problems`` from the settings KIOSK_IMPORT_MAX_ROWS and
     KIOSK_IMPORT_MAX_PROBLEMS (config.py)."""

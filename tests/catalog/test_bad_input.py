@@ -169,3 +169,17 @@ def test_the_cli_streams_the_file_caps_problems_and_rows(db, runner, tmp_path, m
     assert refused.exit_code == 1 and "more than 100 rows" in refused.output
     monkeypatch.setitem(runner.app.config, "KIOSK_IMPORT_MAX_ROWS", 10)
     assert "more than 10 rows" in runner.invoke(["catalog", "import", str(path)]).output
+
+
+@pytest.mark.parametrize("filename", ["a\x00b.json", "长" * 300 + ".json"])
+def test_any_upload_file_name_is_recorded_within_its_column(db, client, admin_token, console, filename):
+    from kiosk_backend.core import audit
+
+    content = json.dumps([item_row(task_code="F1")]).encode()
+    assert upload(client, admin_token, content, name=filename).status_code == 200
+    staff_client, csrf = console("importer")
+    page = staff_client.post("/admin/catalog/import", data={"csrf_token": csrf, "file": (io.BytesIO(content), filename)},
+                             content_type="multipart/form-data")
+    assert page.status_code == 200
+    targets = [entry.target for entry in audit.search(db.session, action="catalog.import")]
+    assert len(targets) == 2 and all(len(t) <= 200 and "\x00" not in t and t.endswith(".json") for t in targets)
