@@ -183,3 +183,18 @@ def test_any_upload_file_name_is_recorded_within_its_column(db, client, admin_to
     assert page.status_code == 200
     targets = [entry.target for entry in audit.search(db.session, action="catalog.import")]
     assert len(targets) == 2 and all(len(t) <= 200 and "\x00" not in t and t.endswith(".json") for t in targets)
+
+
+@pytest.mark.parametrize("raw", ['"社\\u0000保"', '"\\ud800"', '"社保\\udfff"'])
+def test_nul_and_unpaired_surrogates_in_json_bodies_are_refused_naming_the_field(db, client, admin_token, raw):
+    body = '{"term": ' + raw + ', "expansion": "社会保险"}'
+    response = client.post("/api/v1/admin/catalog/synonyms", data=body, content_type="application/json",
+                           headers={"Authorization": f"Bearer {admin_token}"})
+    assert response.status_code == 422 and "term" in response.get_json()["message"]
+    assert "NUL" in response.get_json()["message"] and "字段 term" in response.get_json()["message_zh"]
+    assert client.get("/api/v1/admin/catalog/synonyms", headers={"Authorization": f"Bearer {admin_token}"}).get_json() == []
+
+
+def test_nul_in_a_query_string_is_refused_naming_the_parameter(kiosk_client, catalog):
+    response = kiosk_client.get("/api/v1/catalog/items?theme=%00")
+    assert response.status_code == 422 and "theme" in response.get_json()["message"]
