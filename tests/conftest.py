@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
+from flask import has_app_context
 from flask.testing import FlaskClient
 
 from kiosk_backend.app import create_app
@@ -85,10 +86,19 @@ def databases(tmp_path_factory):
 
 class BufferedClient(FlaskClient):
     """Reads every response to the end and closes it, as a browser would: a file sent by
-    send_file is then closed too (warnings are errors in this suite)."""
+    send_file is then closed too (warnings are errors in this suite).
+
+    Each request runs in an app context of its own, as it does in production, so that
+    nothing it leaves in ``g`` (a kiosk, a staff user, a language) leaks into the next request
+    and lets a test pass for the wrong reason. The test's own session is expired afterwards,
+    so that it reads what the request committed rather than what it had cached."""
 
     def open(self, *args, buffered: bool = True, **kwargs):
-        return super().open(*args, buffered=buffered, **kwargs)
+        with self.application.app_context():
+            response = super().open(*args, buffered=buffered, **kwargs)
+        if has_app_context() and _db.session.registry.has():
+            _db.session.expire_all()
+        return response
 
 
 @pytest.fixture(scope="session")
