@@ -30,13 +30,24 @@ class PeripheralStatus(Schema):
     camera = fields.String(validate=validate.OneOf(DEVICE_STATES))
 
 
+class JSONBoolean(fields.Boolean):
+    """``true`` or ``false`` and nothing else: marshmallow's Boolean also takes 0, 1, "yes"
+    and "on", which a kiosk never sends and the documented schema does not allow."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value is True or value is False:
+            return value
+        raise self.make_error("invalid", input=value)
+
+
 class HeartbeatIn(Schema):
-    seq = fields.Integer(required=True, validate=validate.Range(min=0, max=2**62))
+    # strict: 2.5 or "7" is not a sequence number (a float that happens to be whole is refused too)
+    seq = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=2**62))
     app_version = fields.String(load_default=None, validate=[validate.Length(max=32), _plain_text])
     profile = fields.String(load_default=None, validate=[validate.Length(max=64), _plain_text],
                             metadata={"enum_from": "device_profiles"})  # documented as the loaded profiles
     peripherals = fields.Nested(PeripheralStatus, load_default=dict)
-    session_active = fields.Boolean(load_default=False)
+    session_active = JSONBoolean(load_default=False)
 
 
 class CommandOut(Schema):

@@ -176,6 +176,12 @@ def test_paper_out_reported_by_heartbeat_opens_an_alert_and_a_session_counts_as_
     ({"seq": 1, "peripherals": "all good"}, "peripherals"),
     ({"seq": 1, "peripherals": {"camera": "paper_out"}}, "camera"),
     ({"seq": 1, "session_active": "perhaps"}, "session_active"),
+    # JSON types exactly, as documented: no strings, floats or 0/1 for numbers and booleans
+    ({"seq": "5"}, "seq"),
+    ({"seq": 5.0}, "seq"),
+    ({"seq": 2.589e-42}, "seq"),
+    ({"seq": 1, "session_active": 0}, "session_active"),
+    ({"seq": 1, "session_active": "yes"}, "session_active"),
     ({"seq": 1, "shell": "rm -rf /"}, "shell"),
 ])
 def test_bad_heartbeats_get_422_naming_the_field_and_write_nothing(kiosk_client, db, body, field):
