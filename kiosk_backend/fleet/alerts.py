@@ -23,10 +23,12 @@ def open_alert(session: Session, kiosk: Kiosk, kind: str) -> Alert | None:
 
 
 def evaluate_offline_alerts(session: Session, *, minutes: int = 10, now=utcnow) -> int:
-    """Open an offline alert for every authorized kiosk silent for ``minutes``; returns how many opened."""
+    """Open an offline alert for every authorized kiosk silent for ``minutes``; returns how many opened.
+    A kiosk whose credential an admin revoked to re-enrol it is silent on purpose: no alert."""
     moment = now()
     cutoff = moment - timedelta(minutes=minutes)
     silent = session.scalars(sa.select(Kiosk).where(Kiosk.state == KioskState.AUTHORIZED, Kiosk.last_seen_at.is_not(None),
+                                                    Kiosk.credential_hash.is_not(None),
                                                     Kiosk.last_seen_at < cutoff)).all()
     opened = 0
     for kiosk in silent:

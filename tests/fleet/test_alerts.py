@@ -18,6 +18,16 @@ def test_a_revoked_kiosk_raises_no_offline_alert(db, make_kiosk, clock):
     assert alerts.evaluate_offline_alerts(db.session, minutes=10, now=clock) == 0
 
 
+def test_a_kiosk_waiting_for_re_enrolment_raises_no_offline_alert(db, make_kiosk, clock):
+    from kiosk_backend.fleet import enrolment
+
+    kiosk, _ = make_kiosk()
+    beat(db, kiosk, clock, seq=1)
+    enrolment.revoke_credential_and_reenrol(db.session, kiosk, actor="wang")
+    clock.advance(hours=1)
+    assert alerts.evaluate_offline_alerts(db.session, minutes=10, now=clock) == 0
+
+
 def test_acknowledging_an_alert_records_who_and_is_audited_once(db, make_kiosk, clock):
     kiosk, _ = make_kiosk()
     beat(db, kiosk, clock, seq=1, peripherals={"printer": "paper_out"})
