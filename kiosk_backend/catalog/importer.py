@@ -99,15 +99,10 @@ def detect_format(name: str | None, head: bytes) -> str:
     return "csv"
 
 
-def decode(data: bytes) -> str:
-    """UTF-8 (with or without BOM); GB18030 as a fallback because spreadsheets saved on
-    Chinese Windows write CSV in the local code page."""
-    return data.decode(_encoding_of(io.BytesIO(data)))
-
-
 def _encoding_of(stream: IO[bytes]) -> str:
-    """"utf-8-sig" or "gb18030": the first that decodes the whole stream, read in chunks
-    (the stream is left where it started)."""
+    """"utf-8-sig" (UTF-8 with or without BOM) or "gb18030" (spreadsheets saved on Chinese
+    Windows write CSV in the local code page): the first that decodes the whole stream,
+    read in chunks. The stream is left where it started."""
     start = stream.tell()
     try:
         for encoding in ("utf-8-sig", "gb18030"):
