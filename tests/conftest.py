@@ -330,6 +330,26 @@ def make_staff(db):
     return _make
 
 
+@pytest.fixture
+def make_resident(db):
+    """``make_resident(name="张三", subject="demo-1")``: a resident vouched for by the demo
+    provider, with masked ID number and phone; the identity services that make residents
+    from identity providers' claims are tested in tests/identity."""
+    from kiosk_backend.identity.models import Resident
+
+    made = iter(range(1, 10**6))
+
+    def _make(name: str = "张三", *, provider: str = "demo", subject: str | None = None,
+              id_number_masked: str = "1101**********002X", phone_masked: str = "138****8000"):
+        resident = Resident(provider=provider, subject=subject or f"subject-{next(made)}", name=name,
+                            id_number_masked=id_number_masked, phone_masked=phone_masked)
+        db.session.add(resident)
+        db.session.commit()
+        return resident
+
+    return _make
+
+
 def csrf_of(html: str) -> str:
     match = _CSRF.search(html)
     assert match, "no csrf_token hidden input on the page"

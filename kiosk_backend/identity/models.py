@@ -85,3 +85,89 @@ class AdminSession(db.Model):
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     ip: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class Resident(TimestampMixin, db.Model):
+    """A resident (群众) as an identity provider vouched for them (``provider``, ``subject``).
+
+    The ID number is sensitive personal information: only a keyed hash (for lookup, see
+    identity/residents.py) and the masked form (``1101**********002X``) are kept. The mobile
+    number is kept encrypted (the SMS notices of later features need it), with a keyed hash
+    for lookup and its masked form (``138****8000``) for display."""
+
+    __tablename__ = "identity_resident"
+    __table_args__ = (sa.UniqueConstraint("provider", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(sa.String(16))  # "oidc" | "demo"
+    subject: Mapped[str] = mapped_column(sa.String(255))  # the provider's stable id for the person
+    name: Mapped[str] = mapped_column(sa.String(100))
+    id_number_hash: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    id_number_masked: Mapped[str | None] = mapped_column(sa.String(32))
+    phone_encrypted: Mapped[str | None] = mapped_column(sa.String(255))
+    phone_hash: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    phone_masked: Mapped[str | None] = mapped_column(sa.String(16))
+    last_login_at: Mapped[datetime | None]
+
+    def __repr__(self) -> str:
+        return f"<Resident {self.id} {self.provider}:{self.subject}>"
+
+
+class ResidentSession(db.Model):
+    """A server-side session of a person using the service: a resident on a kiosk (after a
+    QR login), on the phone pages or in the mini-app, or a staff member (helper, site
+    manager) logged in at a kiosk. Revocable, idle- and age-limited, checked by the server
+    on every request; the client holds only a random token whose hash is stored here."""
+
+    __tablename__ = "identity_resident_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    channel: Mapped[str] = mapped_column(sa.String(8))  # "kiosk" | "mobile" | "api"
+    resident_id: Mapped[int | None] = mapped_column(sa.ForeignKey("identity_resident.id", ondelete="CASCADE"),
+                                                    index=True)
+    resident: Mapped[Resident | None] = relationship(lazy="joined")
+    staff_id: Mapped[int | None] = mapped_column(sa.ForeignKey("identity_staff.id", ondelete="CASCADE"), index=True)
+    staff: Mapped[StaffUser | None] = relationship(lazy="joined")
+    kiosk_id: Mapped[int | None] = mapped_column(sa.ForeignKey("fleet_kiosk.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    last_seen_at: Mapped[datetime]
+    idle_seconds: Mapped[int]  # the session ends this long after last_seen_at
+    expires_at: Mapped[datetime]  # the absolute limit
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(sa.String(16))  # logout | idle | expired | revoked | replaced
+    ip: Mapped[str | None] = mapped_column(sa.String(64))
+
+    def __repr__(self) -> str:
+        who = f"resident {self.resident_id}" if self.resident_id else f"staff {self.staff_id}"
+        return f"<ResidentSession {self.id} {self.channel} {who}>"
+
+
+class LoginChallenge(db.Model):
+    """A QR login challenge shown by a kiosk: pending → scanned → confirmed | denied →
+    consumed, or expired (identity/challenges.py). The QR carries a random token whose
+    hash is stored here; the kiosk polls by ``id`` with its own credential."""
+
+    __tablename__ = "identity_login_challenge"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    kiosk_id: Mapped[int] = mapped_column(sa.ForeignKey("fleet_kiosk.id", ondelete="CASCADE"), index=True)
+    match_code: Mapped[str] = mapped_column(sa.String(8))
+    state: Mapped[str] = mapped_column(sa.String(16), index=True)
+    version: Mapped[int] = mapped_column(default=1)  # bumped by every transition: the kiosk's ETag
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    expires_at: Mapped[datetime]
+    scanned_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]
+    consumed_at: Mapped[datetime | None]
+    resident_id: Mapped[int | None] = mapped_column(sa.ForeignKey("identity_resident.id", ondelete="SET NULL"),
+                                                    index=True)
+    resident: Mapped[Resident | None] = relationship(lazy="joined")
+    session_id: Mapped[int | None] = mapped_column(sa.ForeignKey("identity_resident_session.id", ondelete="SET NULL"))
+    flagged: Mapped[bool] = mapped_column(default=False, index=True)  # denied: "not me / not at this kiosk"
+    scan_ip: Mapped[str | None] = mapped_column(sa.String(64))
+    decision_ip: Mapped[str | None] = mapped_column(sa.String(64))
+
+    def __repr__(self) -> str:
+        return f"<LoginChallenge {self.id} kiosk {self.kiosk_id} {self.state}>"
