@@ -145,7 +145,7 @@ class ResidentSession(db.Model):
 
 class LoginChallenge(db.Model):
     """A QR login challenge shown by a kiosk: pending → scanned → confirmed | denied →
-    consumed, or expired (identity/challenges.py). The QR carries a random token whose
+    consumed, or expired (identity/qr_login.py). The QR carries a random token whose
     hash is stored here; the kiosk polls by ``id`` with its own credential."""
 
     __tablename__ = "identity_login_challenge"
