@@ -394,7 +394,8 @@ def test_fifty_concurrent_confirms_exactly_one_wins(race_app):
     results = _race(race_app, work)
     winners = [r for r in results if isinstance(r, str)]
     assert len(winners) == 1, results
-    assert [r for r in results if not isinstance(r, str | IllegalTransition)] == []
+    # The losers are told: already confirmed (409), or denied (410).
+    assert [r for r in results if not isinstance(r, str | IllegalTransition | ChallengeGone)] == []
     with race_app.app_context():
         challenge = db.session.get(LoginChallenge, challenge_id)
         assert (challenge.state, challenge.version) == (winners[0], 3)
