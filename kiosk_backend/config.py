@@ -9,10 +9,16 @@
 | KIOSK_RATELIMIT_LOGIN_USERNAME, KIOSK_RATELIMIT_LOGIN_IP | console login POSTs per username from one IP, per IP | 10/minute;50/hour, 30/minute;300/hour |
 | KIOSK_RATELIMIT_ENROLMENT_IP | enrolment-code claims (browser and API) per IP | 10/minute;50/hour |
 | KIOSK_RATELIMIT_SEARCH_KIOSK, KIOSK_RATELIMIT_SEARCH_IP | catalog search and suggest per kiosk, per IP | 120/minute, 600/minute |
+| KIOSK_RATELIMIT_TOKEN_IP, KIOSK_RATELIMIT_TOKEN_RESIDENT | resident logins (ID-token exchange: mini-app API and phone pages) per IP, and per resident after the token is verified | 20/minute;200/hour, 10/minute;50/hour |
+| KIOSK_RATELIMIT_QR_KIOSK | QR login codes a kiosk may show (login screen opens and refreshes) | 20/minute;300/hour |
+| KIOSK_RATELIMIT_QR_RESIDENT, KIOSK_RATELIMIT_QR_IP | QR login scans, confirms and denials (phone pages and mini-app API) per resident, per IP | 20/minute;200/hour, 60/minute |
 | KIOSK_RATELIMIT_STRATEGY | fixed-window, moving-window or sliding-window-counter | fixed-window |
 | KIOSK_RATELIMIT_KEY_PREFIX | prefix of the counters in Redis (deployments sharing a Redis) | kiosk-ratelimit |
 | KIOSK_IDLE_SECONDS | kiosk idle time before the countdown | 120 |
 | KIOSK_IDLE_WARNING_SECONDS | length of the full-screen countdown | 25 |
+| KIOSK_KIOSK_SESSION_MAX_MINUTES | absolute limit of a resident's (or helper's) session at a kiosk, however active | 15 |
+| KIOSK_QR_TTL_SECONDS | lifetime of a kiosk's QR login code (at most 120; the screen shows a new one before) | 120 |
+| KIOSK_QR_POLL_MS | how often the login screen asks whether its code was confirmed (ETag, 304 while unchanged) | 500 |
 | KIOSK_PUBLIC_URL | base URL phones use for QR codes on printouts; required in production (kiosk_backend.wsgi refuses to start without it) | the request's host, in the demo and tests only |
 | KIOSK_MAX_UPLOAD_MB | largest catalog import accepted over HTTP (413 beyond) | 64 |
 | KIOSK_IMPORT_MAX_ROWS | most rows a catalog import may hold (API, console, CLI; 422 beyond) | 20000 |
@@ -29,6 +35,13 @@
 | KIOSK_DB_CONNECT_TIMEOUT | seconds to wait for a PostgreSQL connection to open | 5 |
 | KIOSK_DB_STATEMENT_TIMEOUT_MS | PostgreSQL statement_timeout: longer statements are cancelled (503) | 15000 |
 | KIOSK_DB_POOL_TIMEOUT | whole seconds a request waits for a free pooled connection (503 after) | 5 |
+| KIOSK_DATA_KEY | key for residents' personal data (keyed hashes of ID and mobile numbers, encrypted mobile numbers); at least 32 characters, set once, required in production | derived from the secret key, in the demo and tests only |
+| KIOSK_IDENTITY_PROVIDERS | resident identity providers offered, comma-separated: oidc, demo (demo only in demo mode and tests) | oidc when KIOSK_OIDC_ISSUER is set, demo in the demo |
+| KIOSK_OIDC_ISSUER, KIOSK_OIDC_AUDIENCE | the identity platform's issuer (`iss`) and this service's client id (`aud`) in its ID tokens | none |
+| KIOSK_OIDC_JWKS_URL, KIOSK_OIDC_JWKS_FILE | where the platform's signing keys are: a JWKS URL (fetched with a 5 s timeout, cached 5 min) or a JWKS file; one of them | none |
+| KIOSK_OIDC_LEEWAY_SECONDS | clock skew allowed on exp/nbf/iat of ID tokens | 30 |
+| KIOSK_OIDC_ID_NUMBER_CLAIM | the ID-token claim carrying the ID number (name, phone_number are standard) | id_number |
+| KIOSK_PHONE_SESSION_IDLE_SECONDS, KIOSK_PHONE_SESSION_MAX_SECONDS | idle and absolute limits of residents' sessions on the phone pages and in the mini-app | 1800, 43200 |
 | KIOSK_PROXY_COUNT | trusted reverse proxies in front (their X-Forwarded-* are believed) | 0 |
 """
 from __future__ import annotations
@@ -88,6 +101,10 @@ def load_config(instance_path: str | Path, overrides: Mapping[str, Any] | None =
                 "kiosk": {"type": "http", "scheme": "Kiosk",
                           "description": "An enrolled kiosk's credential (from POST /api/v1/kiosk/activate): "
                                          "'Authorization: Kiosk <credential>'."},
+                "resident": {"type": "http", "scheme": "Resident",
+                             "description": "A resident's session token from POST /api/v1/auth/token (the mini-app): "
+                                            "'Authorization: Resident <token>'. A different scheme from staff "
+                                            "tokens (Bearer), so neither is ever taken for the other."},
                 "kiosk_cookie": {"type": "apiKey", "in": "cookie", "name": "kiosk_credential",
                                  "description": "The same credential as the cookie a kiosk browser gets at "
                                                 "activation (/kiosk/activate)."},
@@ -101,8 +118,22 @@ def load_config(instance_path: str | Path, overrides: Mapping[str, Any] | None =
         "KIOSK_PROXY_COUNT": int(env.get("KIOSK_PROXY_COUNT", 0)),
         "KIOSK_IDLE_SECONDS": int(env.get("KIOSK_IDLE_SECONDS", 120)),
         "KIOSK_IDLE_WARNING_SECONDS": int(env.get("KIOSK_IDLE_WARNING_SECONDS", 25)),
+        "KIOSK_KIOSK_SESSION_MAX_MINUTES": int(env.get("KIOSK_KIOSK_SESSION_MAX_MINUTES", 15)),
+        "KIOSK_QR_TTL_SECONDS": int(env.get("KIOSK_QR_TTL_SECONDS", 120)),
+        "KIOSK_QR_POLL_MS": int(env.get("KIOSK_QR_POLL_MS", 500)),
         "KIOSK_PUBLIC_URL": env.get("KIOSK_PUBLIC_URL", ""),
         "KIOSK_DEMO": False,  # set by `kiosk demo`: QR codes may then fall back to the request's host
+        # Residents: personal data keys (identity.residents), identity providers (identity.providers).
+        "KIOSK_DATA_KEY": env.get("KIOSK_DATA_KEY", ""),
+        "KIOSK_IDENTITY_PROVIDERS": env.get("KIOSK_IDENTITY_PROVIDERS", ""),
+        "KIOSK_OIDC_ISSUER": env.get("KIOSK_OIDC_ISSUER", ""),
+        "KIOSK_OIDC_AUDIENCE": env.get("KIOSK_OIDC_AUDIENCE", ""),
+        "KIOSK_OIDC_JWKS_URL": env.get("KIOSK_OIDC_JWKS_URL", ""),
+        "KIOSK_OIDC_JWKS_FILE": env.get("KIOSK_OIDC_JWKS_FILE", ""),
+        "KIOSK_OIDC_LEEWAY_SECONDS": int(env.get("KIOSK_OIDC_LEEWAY_SECONDS", 30)),
+        "KIOSK_OIDC_ID_NUMBER_CLAIM": env.get("KIOSK_OIDC_ID_NUMBER_CLAIM", "id_number"),
+        "KIOSK_PHONE_SESSION_IDLE_SECONDS": int(env.get("KIOSK_PHONE_SESSION_IDLE_SECONDS", 1800)),
+        "KIOSK_PHONE_SESSION_MAX_SECONDS": int(env.get("KIOSK_PHONE_SESSION_MAX_SECONDS", 43200)),
         # Flask's signed session cookie carries one-time console notices only (a new enrolment
         # code between a POST and the page it redirects to); staff sessions are server-side.
         "SESSION_COOKIE_NAME": "kiosk_admin_notice",
@@ -116,6 +147,11 @@ def load_config(instance_path: str | Path, overrides: Mapping[str, Any] | None =
         "KIOSK_RATELIMIT_ENROLMENT_IP": env.get("KIOSK_RATELIMIT_ENROLMENT_IP", "10/minute;50/hour"),
         "KIOSK_RATELIMIT_SEARCH_KIOSK": env.get("KIOSK_RATELIMIT_SEARCH_KIOSK", "120/minute"),
         "KIOSK_RATELIMIT_SEARCH_IP": env.get("KIOSK_RATELIMIT_SEARCH_IP", "600/minute"),
+        "KIOSK_RATELIMIT_TOKEN_IP": env.get("KIOSK_RATELIMIT_TOKEN_IP", "20/minute;200/hour"),
+        "KIOSK_RATELIMIT_TOKEN_RESIDENT": env.get("KIOSK_RATELIMIT_TOKEN_RESIDENT", "10/minute;50/hour"),
+        "KIOSK_RATELIMIT_QR_KIOSK": env.get("KIOSK_RATELIMIT_QR_KIOSK", "20/minute;300/hour"),
+        "KIOSK_RATELIMIT_QR_RESIDENT": env.get("KIOSK_RATELIMIT_QR_RESIDENT", "20/minute;200/hour"),
+        "KIOSK_RATELIMIT_QR_IP": env.get("KIOSK_RATELIMIT_QR_IP", "60/minute"),
         "RATELIMIT_STRATEGY": env.get("KIOSK_RATELIMIT_STRATEGY", "fixed-window"),
         "RATELIMIT_STORAGE_URI": env.get("KIOSK_REDIS_URL") or "memory://",
         "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": env.get("KIOSK_RATELIMIT_KEY_PREFIX", "kiosk-ratelimit")} if env.get("KIOSK_REDIS_URL") else {},
@@ -166,6 +202,18 @@ def check_production_config(config: Mapping[str, Any]) -> None:
                           "(without it they would point at whatever host name a kiosk used).")
     if not public.startswith(("http://", "https://")):
         raise ConfigError(f"KIOSK_PUBLIC_URL must start with http:// or https://, got {public!r}.")
+    if len(str(config.get("KIOSK_DATA_KEY") or "")) < 32:
+        raise ConfigError("KIOSK_DATA_KEY is not set (or shorter than 32 characters). Residents' ID and mobile numbers "
+                          "are kept as keyed hashes and encrypted with it; generate one once, e.g. "
+                          "python -c 'import secrets; print(secrets.token_urlsafe(32))', and keep it with the "
+                          "database's backups (without it stored mobile numbers cannot be read).")
+    chosen = str(config.get("KIOSK_IDENTITY_PROVIDERS") or "")
+    if "oidc" in [name.strip() for name in chosen.split(",")] or (not chosen and config.get("KIOSK_OIDC_ISSUER")):
+        missing = [name for name in ("KIOSK_OIDC_ISSUER", "KIOSK_OIDC_AUDIENCE") if not config.get(name)]
+        if not (config.get("KIOSK_OIDC_JWKS_URL") or config.get("KIOSK_OIDC_JWKS_FILE")):
+            missing.append("KIOSK_OIDC_JWKS_URL or KIOSK_OIDC_JWKS_FILE")
+        if missing:
+            raise ConfigError(f"The oidc identity provider is enabled but {', '.join(missing)} is not set.")
 
 
 def engine_options(url: str, *, connect_timeout: int, statement_timeout_ms: int,

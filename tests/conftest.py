@@ -37,7 +37,7 @@ PG_URL = os.environ.get("KIOSK_TEST_DATABASE_URL")
 # Test apps count rate limits in memory with limits no test reaches by accident (the limit
 # code still runs); tests/core/test_ratelimit.py builds apps with real limits and Redis.
 RELAXED_RATE_LIMITS = {"RATELIMIT_STORAGE_URI": "memory://", **{f"KIOSK_RATELIMIT_{name}": "100000/minute" for name in (
-    "LOGIN_USERNAME", "LOGIN_IP", "ENROLMENT_IP", "SEARCH_KIOSK", "SEARCH_IP")}}
+    "LOGIN_USERNAME", "LOGIN_IP", "ENROLMENT_IP", "SEARCH_KIOSK", "SEARCH_IP", "TOKEN_IP", "TOKEN_RESIDENT")}}
 
 
 def pytest_report_header(config):

@@ -12,6 +12,16 @@ decorator              counts                                        settings (`
 ``catalog_search``     catalog search, suggest and the kiosk search  KIOSK_RATELIMIT_SEARCH_KIOSK
                        page, per kiosk and per IP (one budget for    KIOSK_RATELIMIT_SEARCH_IP
                        the three)
+``qr_challenge``       QR login codes a kiosk shows, per kiosk       KIOSK_RATELIMIT_QR_KIOSK
+``qr_login``           QR login scans, confirms and denials (phone   KIOSK_RATELIMIT_QR_RESIDENT
+                       pages and mini-app API, one budget), per      KIOSK_RATELIMIT_QR_IP
+                       resident and per IP
+``token_exchange``     resident logins (an ID token or demo choice   KIOSK_RATELIMIT_TOKEN_IP
+                       for a session: mini-app API and phone pages,
+                       one budget), per IP
+``check``              called by a view once it knows who: resident  KIOSK_RATELIMIT_TOKEN_RESIDENT
+                       logins per resident (after the token is
+                       verified, so nobody can spend another's)
 =====================  ============================================  ==============================
 
 Limits are read from the app's config on every request, so each app (and each test app)
@@ -26,15 +36,20 @@ credential it sends, the IP by :func:`core.requests.client_ip`.
 from __future__ import annotations
 
 import hashlib
+import logging
+import time
 from collections.abc import Callable
 
 from flask import Flask, current_app, has_app_context, request
 from flask_limiter import Limiter
+from limits import parse_many
 from limits.storage import storage_from_string
 from limits.strategies import STRATEGIES, RateLimiter
+from werkzeug.exceptions import TooManyRequests
 
 from .kiosk_shell import credential_from_request
 
+log = logging.getLogger(__name__)
 _APP_STATE = "kiosk_ratelimit"
 
 
@@ -99,6 +114,62 @@ def catalog_search(view):
     """Catalog search per kiosk and per IP; API search, suggest and the kiosk page share one budget."""
     view = _limit(view, "KIOSK_RATELIMIT_SEARCH_IP", by_ip, scope="catalog-search")
     return _limit(view, "KIOSK_RATELIMIT_SEARCH_KIOSK", by_kiosk, scope="catalog-search", exempt_when=_no_kiosk)
+
+
+def by_resident() -> str:
+    """The resident of this request (``g.resident``, set by the phone pages' session or the
+    mini-app's token before the view runs: put the decorator under the login decorator)."""
+    from flask import g
+
+    resident = getattr(g, "resident", None)
+    return f"resident:{resident.id if resident is not None else 'none'}"
+
+
+def _no_resident() -> bool:
+    from flask import g
+
+    return getattr(g, "resident", None) is None
+
+
+def qr_challenge(view):
+    """QR login codes per kiosk: the login screen (each open and each refresh makes one)."""
+    return _limit(view, "KIOSK_RATELIMIT_QR_KIOSK", by_kiosk, scope="qr-challenge")
+
+
+def qr_login(view):
+    """QR login scans, confirms and denials per resident and per IP; the phone pages and the
+    mini-app API share one budget. Under the login decorator, so the resident is known."""
+    view = _limit(view, "KIOSK_RATELIMIT_QR_IP", by_ip, scope="qr-login")
+    return _limit(view, "KIOSK_RATELIMIT_QR_RESIDENT", by_resident, scope="qr-login", exempt_when=_no_resident)
+
+
+def token_exchange(view):
+    """Resident logins per IP; the mini-app's token exchange and the phone pages' logins
+    share one budget. Per resident: :func:`check` with KIOSK_RATELIMIT_TOKEN_RESIDENT."""
+    return _limit(view, "KIOSK_RATELIMIT_TOKEN_IP", by_ip, scope="resident-token", methods=["POST"])
+
+
+def check(name: str, key: str) -> None:
+    """Count one request against the limits in config ``name`` for ``key`` (a limit a view
+    applies once it knows who is asking, e.g. a resident after their ID token is verified);
+    raises werkzeug's TooManyRequests (429 with Retry-After) when one is exceeded. Counted
+    where the decorators count (memory or Redis); a failing store lets the request through
+    and is logged, as for the decorators."""
+    if _switched_off():
+        return
+    from ..extensions import limiter
+
+    strategy = limiter.limiter
+    scope = name.removeprefix("KIOSK_RATELIMIT_").lower()
+    try:
+        for item in parse_many(current_app.config[name]):
+            if not strategy.hit(item, scope, key):
+                reset = strategy.get_window_stats(item, scope, key).reset_time
+                raise TooManyRequests(f"{item}", retry_after=max(1, int(reset - time.time()) + 1))
+    except TooManyRequests:
+        raise
+    except Exception:
+        log.warning("rate limit store failed; %s not counted", name, exc_info=True)
 
 
 # ---------------------------------------------------------------- the limiter

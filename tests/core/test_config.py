@@ -79,7 +79,7 @@ def test_production_needs_a_public_url_for_qr_codes_but_the_demo_and_tests_do_no
         check_production_config({"KIOSK_PUBLIC_URL": ""})
     with pytest.raises(ConfigError, match="http:// or https://"):
         check_production_config({"KIOSK_PUBLIC_URL": "zwfw.example.gov.cn"})
-    check_production_config({"KIOSK_PUBLIC_URL": "https://zwfw.example.gov.cn"})
+    check_production_config({"KIOSK_PUBLIC_URL": "https://zwfw.example.gov.cn", "KIOSK_DATA_KEY": "k" * 32})
     check_production_config({"KIOSK_PUBLIC_URL": "", "KIOSK_DEMO": True})
     check_production_config({"KIOSK_PUBLIC_URL": "", "TESTING": True})
 
@@ -96,6 +96,24 @@ def test_the_wsgi_entry_point_refuses_to_start_without_a_public_url(tmp_path):
                              text=True, timeout=120)
     assert refused.returncode != 0 and "KIOSK_PUBLIC_URL is not set" in refused.stderr
     env["KIOSK_PUBLIC_URL"] = "https://zwfw.example.gov.cn"
+    env["KIOSK_DATA_KEY"] = "k" * 32
     started = subprocess.run([sys.executable, "-c", "import kiosk_backend.wsgi"], env=env, capture_output=True,
                              text=True, timeout=120)
     assert started.returncode == 0, started.stderr[-2000:]
+
+
+def test_production_needs_a_data_key_for_residents_and_complete_oidc_settings():
+    from kiosk_backend.config import ConfigError, check_production_config
+
+    public = {"KIOSK_PUBLIC_URL": "https://zwfw.example.gov.cn"}
+    with pytest.raises(ConfigError, match="KIOSK_DATA_KEY"):
+        check_production_config(public)
+    with pytest.raises(ConfigError, match="KIOSK_DATA_KEY"):
+        check_production_config({**public, "KIOSK_DATA_KEY": "short"})
+    keyed = {**public, "KIOSK_DATA_KEY": "k" * 32}
+    with pytest.raises(ConfigError, match="KIOSK_OIDC_AUDIENCE, KIOSK_OIDC_JWKS_URL or KIOSK_OIDC_JWKS_FILE"):
+        check_production_config({**keyed, "KIOSK_OIDC_ISSUER": "https://idp.example.gov.cn"})
+    with pytest.raises(ConfigError, match="KIOSK_OIDC_ISSUER"):
+        check_production_config({**keyed, "KIOSK_IDENTITY_PROVIDERS": "oidc"})
+    check_production_config({**keyed, "KIOSK_OIDC_ISSUER": "https://idp.example.gov.cn", "KIOSK_OIDC_AUDIENCE": "kiosk",
+                             "KIOSK_OIDC_JWKS_URL": "https://idp.example.gov.cn/jwks"})
