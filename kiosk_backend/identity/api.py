@@ -77,12 +77,19 @@ def authenticate_resident() -> ResidentSession:
                            "请在请求头中提供居民登录令牌（Authorization: Resident）。", headers=dict(RESIDENT_CHALLENGE))
     record = sessions.lookup(db.session, token, channel="api")
     if record is None or record.resident is None:
+        # lookup() ended an idle or expired session, but this 401 rolls the request back:
+        # the end (and its audit entry) is written again after that, on its own transaction.
+        record_after_request(partial(_end_if_over, token=token))
         raise Unauthorized("Unknown, expired or ended resident session; log in again.",
                            "登录已失效，请重新登录。", headers=dict(RESIDENT_CHALLENGE))
     g.resident_session = record
     g.resident = record.resident
     g.actor = sessions.principal(record).at(client_ip())
     return record
+
+
+def _end_if_over(session, *, token: str) -> None:
+    sessions.lookup(session, token, channel="api", touch=False)
 
 
 def current_resident() -> Resident:
