@@ -9,8 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ..core import tasks
+from ..core.actors import SYSTEM
 from ..core.clock import utcnow
-from . import throttle
+from . import sessions, throttle
 from .models import AdminSession
 
 KEEP_ENDED_SESSIONS = timedelta(days=1)
@@ -36,3 +37,11 @@ def cleanup_sessions(session: Session, config: Mapping[str, Any]) -> int:
 def forget_login_failures(session: Session, config: Mapping[str, Any]) -> int:
     """Delete login-throttle rows untouched for a day whose lock has run out."""
     return throttle.forget(session)
+
+
+@tasks.periodic("identity.overdue_sessions", every=timedelta(minutes=1))
+def end_overdue_sessions(session: Session, config: Mapping[str, Any]) -> int:
+    """End residents' and kiosk staff sessions past their idle time or absolute limit that
+    no request looked up since (a kiosk switched off mid-session, a phone put away): each
+    ends once, audited ``identity.session.end`` with its reason, as the system."""
+    return sessions.end_overdue(session, actor=SYSTEM)

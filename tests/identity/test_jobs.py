@@ -60,3 +60,28 @@ def test_day_old_login_throttle_rows_are_forgotten_by_a_periodic_queue_task(app,
     assert huey.execute(app.extensions["periodic_tasks"]["identity.login_throttle"].s()) == 1
     db.session.expire_all()
     assert set(db.session.scalars(sa.select(LoginThrottle.username))) == {"new"}
+
+
+def test_the_periodic_job_ends_overdue_resident_sessions_every_minute(db, make_resident):
+    from kiosk_backend.core import tasks
+    from kiosk_backend.core.actors import SYSTEM
+    from kiosk_backend.core.audit import AuditEntry
+    from kiosk_backend.identity import sessions
+    from kiosk_backend.identity.models import ResidentSession
+
+    job = tasks.periodic_jobs()["identity.overdue_sessions"]
+    assert job.every == timedelta(minutes=1)
+    resident = make_resident()
+    live, _ = sessions.start(db.session, channel="mobile", resident=resident, actor=SYSTEM, idle_seconds=600,
+                             absolute_seconds=3600)
+    idle, _ = sessions.start(db.session, channel="api", resident=resident, actor=SYSTEM, idle_seconds=60,
+                             absolute_seconds=3600)
+    idle.last_seen_at = utcnow() - timedelta(seconds=61)
+    db.session.commit()
+    assert jobs.end_overdue_sessions(db.session, {}) == 1
+    db.session.commit()
+    assert jobs.end_overdue_sessions(db.session, {}) == 0  # ended once
+    reasons = dict(db.session.execute(sa.select(ResidentSession.id, ResidentSession.end_reason)).all())
+    assert reasons == {live.id: None, idle.id: "idle"}
+    ends = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "identity.session.end")).all()
+    assert [(entry.actor, entry.details["reason"]) for entry in ends] == [("system:system", "idle")]
