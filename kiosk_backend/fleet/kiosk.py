@@ -95,18 +95,29 @@ def kiosk_context() -> dict:
     profile = getattr(g, "profile", None)
     if kiosk is None:
         return {"kiosk": None, "profile": None}
-    settings = kiosk.settings or {}
+    idle_seconds, idle_warning_seconds = idle_times(kiosk, profile)
     return {
         "kiosk": kiosk,
         "profile": profile,
-        "idle_seconds": settings.get("idle_timeout_seconds") or (profile.idle_seconds if profile else None),
-        "idle_warning_seconds": settings.get("idle_warning_seconds") or (profile.idle_warning_seconds if profile else None),
+        "idle_seconds": idle_seconds,
+        "idle_warning_seconds": idle_warning_seconds,
         "printer_kind": profile.printer_kind if profile else "thermal80",
         "feature": (lambda name: profile is None or profile.has(name)),
         # A language or display mode chosen on this screen: the idle countdown runs even on
         # the home screen then, so the next resident does not inherit it.
         "resident_choices": any(request.cookies.get(name) or request.args.get(name) for name in RESIDENT_COOKIES),
     }
+
+
+def idle_times(kiosk, profile) -> tuple[int, int]:
+    """What the kiosk's screen counts: seconds without a touch before the idle countdown, and
+    the countdown's length. The kiosk's own settings (apply_settings), else its device
+    profile's, else the configured defaults."""
+    settings = kiosk.settings or {}
+    config = current_app.config
+    idle = settings.get("idle_timeout_seconds") or (profile.idle_seconds if profile else None)
+    warning = settings.get("idle_warning_seconds") or (profile.idle_warning_seconds if profile else None)
+    return idle or config["KIOSK_IDLE_SECONDS"], warning or config["KIOSK_IDLE_WARNING_SECONDS"]
 
 
 @bp.route("/activate", methods=["GET", "POST"])
@@ -141,8 +152,14 @@ def reset():
     """The end of a visit (the idle countdown ran out, a session ended): forget what the
     resident chose on this screen (language, elder mode) and start again at home with the
     kiosk's defaults. The kiosk JS clears the browser's storage before coming here; the
-    kiosk's own credential cookie and the service worker's offline page stay."""
-    response = redirect(url_for("kiosk.catalog.home"), code=303)
+    kiosk's own credential cookie and the service worker's offline page stay. (A resident's
+    or helper's session on this kiosk ends here too: identity/kiosk.py.)"""
+    return forget_visit(redirect(url_for("kiosk.catalog.home"), code=303))
+
+
+def forget_visit(response: Response) -> Response:
+    """What the end of a visit does to its answer: the resident's choices (cookies) are
+    deleted and the browser's cache of this site cleared."""
     for name in RESIDENT_COOKIES:
         response.delete_cookie(name, path="/", samesite="Lax", httponly=True)
     response.headers["Clear-Site-Data"] = '"cache"'

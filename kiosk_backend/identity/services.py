@@ -100,7 +100,23 @@ class LoginRefused(Unauthorized):
 def login(session: Session, *, username: str, password: str, ip: str | None = None,
           side: Callable[[], AbstractContextManager[Session]] | None = None,
           now=utcnow) -> tuple[str, AdminSession]:
-    """Check a password and open a console session; returns (cookie token, session).
+    """Check a password (:func:`check_password`) and open a console session; returns
+    (cookie token, session). Audited "login". Raises LoginRefused."""
+    user = check_password(session, username=username, password=password, ip=ip, side=side, now=now)
+    moment = now()
+    token = new_token()
+    record = AdminSession(token_hash=token_hash(token), staff_id=user.id, csrf_token=new_token(24), created_at=moment,
+                          last_seen_at=moment, expires_at=moment + SESSION_MAX_AGE, ip=ip)
+    session.add(record)
+    audit.record(session, actor=actors.staff(username, ip=ip), action="login", now=now)
+    session.flush()
+    return token, record
+
+
+def check_password(session: Session, *, username: str, password: str, ip: str | None = None,
+                   side: Callable[[], AbstractContextManager[Session]] | None = None, now=utcnow) -> StaffUser:
+    """The active staff member whose password this is (the console's login, and a helper's
+    login at a kiosk, identity/kiosk.py), throttled.
 
     Attempts are throttled per (username, client address) and per address across usernames
     (identity/throttle.py, with backoff): a lock for one address never stops the same
@@ -145,13 +161,7 @@ def login(session: Session, *, username: str, password: str, ip: str | None = No
     # In the claims' order (address, then username): no deadlock with a parallel claim.
     throttle.refund(session, username=throttle.ANY_USERNAME, address=address, claim=claimed["address"])
     throttle.clear(session, username=user_key, address=address)
-    token = new_token()
-    record = AdminSession(token_hash=token_hash(token), staff_id=user.id, csrf_token=new_token(24), created_at=moment,
-                          last_seen_at=moment, expires_at=moment + SESSION_MAX_AGE, ip=ip)
-    session.add(record)
-    audit.record(session, actor=actor, action="login", now=now)
-    session.flush()
-    return token, record
+    return user
 
 
 def _claim(session: Session, user_key: str | None, address: str, moment) -> dict[str, throttle.Claim] | None:
