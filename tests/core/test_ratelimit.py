@@ -278,3 +278,51 @@ def test_the_kiosk_key_is_a_digest_not_the_credential(make_app):
 def test_too_many_requests_is_explained_in_both_languages():
     en, zh = http_message(429, None)
     assert "Too many" in en and "频繁" in zh
+
+
+# ---------------------------------------------------------------- residents' token exchange
+
+def exchange(client, subject: str = "demo-1"):
+    return client.post("/api/v1/auth/token", json={"provider": "demo", "id_token": subject})
+
+
+def phone_login(client, subject: str = "demo-1"):
+    return client.post("/m/login/demo", data={"subject": subject})
+
+
+def test_token_exchange_is_limited_per_address_on_the_api_and_the_phone_pages_together(limited):
+    limited.config["KIOSK_RATELIMIT_TOKEN_IP"] = "3/minute"
+    client = client_at(limited, "10.0.20.1")
+    assert [exchange(client, f"demo-{n}").status_code for n in (1, 2)] == [201, 201]
+    assert phone_login(client, "demo-3").status_code == 302
+    assert_refused_json(exchange(client, "demo-4"))
+    assert phone_login(client, "demo-5").status_code == 429
+    assert exchange(client_at(limited, "10.0.20.2"), "demo-4").status_code == 201  # another address
+
+
+def test_refused_tokens_count_against_the_address(limited):
+    limited.config["KIOSK_RATELIMIT_TOKEN_IP"] = "2/minute"
+    client = client_at(limited, "10.0.21.1")
+    assert [exchange(client, "nobody").status_code for _ in range(3)] == [401, 401, 429]
+
+
+def test_token_exchange_is_limited_per_resident_across_addresses(limited):
+    limited.config["KIOSK_RATELIMIT_TOKEN_RESIDENT"] = "2/minute"
+    answers = [exchange(client_at(limited, f"10.0.22.{n}"), "demo-1") for n in range(3)]
+    assert [answer.status_code for answer in answers[:2]] == [201, 201]
+    assert_refused_json(answers[2])
+    assert phone_login(client_at(limited, "10.0.22.9"), "demo-1").status_code == 429  # one budget per resident
+    assert exchange(client_at(limited, "10.0.22.10"), "demo-2").status_code == 201  # another resident
+
+
+def test_the_resident_limit_counts_verified_tokens_only(limited):
+    """Nobody can use up a resident's budget with tokens that do not verify."""
+    limited.config["KIOSK_RATELIMIT_TOKEN_RESIDENT"] = "1/minute"
+    for n in range(3):
+        assert exchange(client_at(limited, f"10.0.23.{n}"), "demo-999").status_code == 401
+    assert exchange(client_at(limited, "10.0.23.9"), "demo-1").status_code == 201
+
+
+def test_the_switch_turns_the_resident_limit_off_too(limited):
+    limited.config.update(KIOSK_RATELIMIT_TOKEN_RESIDENT="1/minute", KIOSK_RATELIMIT_ENABLED=False)
+    assert [exchange(client_at(limited, "10.0.24.1")).status_code for _ in range(3)] == [201] * 3
