@@ -109,7 +109,7 @@ def is_activity() -> bool:
 def load_kiosk_session():
     """before_request of the kiosk surface, after the kiosk's gate (``g.kiosk`` is known)."""
     g.kiosk_session = g.resident = g.staff_at_kiosk = None
-    g.kiosk_session_over = False
+    g.kiosk_session_over = g.kiosk_signed_out = False
     token = request.cookies.get(COOKIE)
     if not token or getattr(g, "kiosk", None) is None:
         return None
@@ -121,6 +121,7 @@ def load_kiosk_session():
             reason = SCREEN_END_REASONS.get(request.args.get("end", ""), sessions.EndReason.IDLE)
             sessions.end(db.session, record, reason=reason, actor=g.actor)
         g.kiosk_session_over = True
+        g.kiosk_signed_out = True
         return None
     record = sessions.lookup(db.session, token, channel="kiosk", kiosk_id=g.kiosk.id, touch=is_activity(),
                              actor=g.actor)
@@ -129,12 +130,16 @@ def load_kiosk_session():
         # cookie goes, and a page asked for shows home with 已退出登录 instead.
         g.kiosk_session_over = True
         if _is_page_request() and request.endpoint != "kiosk.catalog.home":
-            return redirect(url_for("kiosk.catalog.home", **{SIGNED_OUT_ARG: 1}), code=303)
+            return redirect(_home_signed_out(), code=303)
         return None
     g.kiosk_session = record
     g.resident = record.resident
     g.staff_at_kiosk = record.staff
     return None
+
+
+def _home_signed_out() -> str:
+    return url_for("kiosk.catalog.home", **{SIGNED_OUT_ARG: 1})
 
 
 def _is_page_request() -> bool:
@@ -156,6 +161,8 @@ def session_headers(response: Response) -> Response:
         clear_session_cookie(response)
         # Not "cookies": that would delete the kiosk's own credential cookie as well.
         response.headers["Clear-Site-Data"] = '"cache", "storage"'
+        if getattr(g, "kiosk_signed_out", False) and response.status_code == 303:
+            response.headers["Location"] = _home_signed_out()  # /kiosk/reset's way home says 已退出登录
     return response
 
 
@@ -184,7 +191,7 @@ def logout():
                      actor=sessions.principal(record).at(client_ip()))
     g.kiosk_session_over = True
     g.kiosk_session = None
-    return fleet_kiosk.forget_visit(redirect(url_for("kiosk.catalog.home", **{SIGNED_OUT_ARG: 1}), code=303))
+    return fleet_kiosk.forget_visit(redirect(_home_signed_out(), code=303))
 
 
 @bp.post("/session/extend")

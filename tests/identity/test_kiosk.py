@@ -217,13 +217,14 @@ def test_extend_after_the_server_ended_it_says_so(db, kiosk_client, make_residen
 def test_the_screens_countdown_ends_the_session_at_reset(db, kiosk_client, make_resident, query, reason):
     session_id, _ = log_in(db, kiosk_client, make_resident())
     response = kiosk_client.get(f"/kiosk/reset{query}")
-    assert response.status_code == 303 and response.headers["Location"] == "/kiosk/"
+    assert response.status_code == 303 and response.headers["Location"] == "/kiosk/?signed_out=1"
     assert_wiped(response)
     assert session_row(db, session_id).end_reason == reason
 
 
 def test_reset_without_a_session_keeps_the_offline_page(kiosk_client):
     response = kiosk_client.get("/kiosk/reset")
+    assert response.headers["Location"] == "/kiosk/"
     assert response.headers["Clear-Site-Data"] == '"cache"'  # the service worker and its offline page stay
     assert not any(h.startswith(f"{COOKIE}=") for h in response.headers.getlist("Set-Cookie"))
 
