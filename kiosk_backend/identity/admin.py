@@ -2,17 +2,23 @@
 from __future__ import annotations
 
 import hmac
+from datetime import datetime, time, timedelta
 from functools import partial
 
+import sqlalchemy as sa
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from sqlalchemy.orm import Session
 
 from ..core import actors, audit, ratelimit
+from ..core.clock import LOCAL_TZ, utcnow
 from ..core.errors import Forbidden
 from ..core.i18n import DEFAULT_LANGUAGE, catalogue, translate
 from ..core.requests import client_ip, independent_session, require_role
 from ..core.web import db_id
 from ..extensions import db
-from . import services
+from ..fleet.models import Kiosk
+from . import residents, services
+from .models import LoginChallenge, ResidentSession
 
 bp = Blueprint("identity", __name__)
 
@@ -150,3 +156,51 @@ def _detail_value(key: str, value, lang: str, known) -> str:
         if f"{prefix}{value}" in known:
             return translate(f"{prefix}{value}", lang)
     return str(value)
+
+
+# ---------------------------------------------------------------- resident logins
+
+@bp.get("/logins")
+def logins():
+    """Residents' logins: challenges flagged by a "not me" (denied), and how many sessions
+    started and ended today and in the last 7 days, by channel and by reason. Site managers
+    see their own sites' kiosks only (phone and mini-app sessions belong to no site)."""
+    scope = g.site_ids
+    return render_template("admin/logins.html", flagged=flagged_challenges(db.session, site_ids=scope),
+                           periods=session_counts(db.session, site_ids=scope), mask_name=residents.mask_name,
+                           channels=("kiosk", "mobile", "api"), reasons=_END_REASONS)
+
+
+_END_REASONS = ("logout", "idle", "expired", "revoked", "replaced")
+
+
+def flagged_challenges(session: Session, *, site_ids: set[int] | None,
+                       limit: int = 100) -> list[tuple[LoginChallenge, Kiosk]]:
+    """Denied ("不是我 / 我不在这台机器前") challenges with their kiosk, newest first, of the
+    kiosks in ``site_ids`` (None: all)."""
+    query = (sa.select(LoginChallenge, Kiosk).join(Kiosk, Kiosk.id == LoginChallenge.kiosk_id)
+             .where(LoginChallenge.flagged.is_(True))
+             .order_by(LoginChallenge.created_at.desc(), LoginChallenge.id.desc()).limit(limit))
+    if site_ids is not None:
+        query = query.where(Kiosk.site_id.in_(site_ids))
+    return [(challenge, kiosk) for challenge, kiosk in session.execute(query)]
+
+
+def session_counts(session: Session, *, site_ids: set[int] | None, now=utcnow) -> list[dict]:
+    """For today (since local midnight) and the last 7 days: sessions started (all and per
+    channel) and ended (per reason)."""
+    moment = now()
+    midnight = datetime.combine(moment.astimezone(LOCAL_TZ).date(), time(), tzinfo=LOCAL_TZ)
+    periods = []
+    for name, since in (("today", midnight), ("week", moment - timedelta(days=7))):
+        started = sa.select(ResidentSession.channel, sa.func.count()).where(ResidentSession.created_at >= since)
+        ended = sa.select(ResidentSession.end_reason, sa.func.count()).where(ResidentSession.ended_at >= since)
+        if site_ids is not None:
+            kiosks = sa.select(Kiosk.id).where(Kiosk.site_id.in_(site_ids))
+            started = started.where(ResidentSession.kiosk_id.in_(kiosks))
+            ended = ended.where(ResidentSession.kiosk_id.in_(kiosks))
+        by_channel = dict(session.execute(started.group_by(ResidentSession.channel)).all())
+        by_reason = dict(session.execute(ended.group_by(ResidentSession.end_reason)).all())
+        periods.append({"name": name, "started": sum(by_channel.values()), "by_channel": by_channel,
+                        "ended": sum(by_reason.values()), "by_reason": by_reason})
+    return periods
