@@ -78,18 +78,31 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     extensions.api.register_blueprint(catalog_api.blp)
     extensions.api.register_blueprint(catalog_api.admin_blp)
     extensions.api.register_blueprint(fleet_api.blp)
+    from .identity import api as identity_api
+
+    extensions.api.register_blueprint(identity_api.blp)  # residents' mini-app: token, me, logout
+    from .identity import qr_api
+
+    extensions.api.register_blueprint(qr_api.blp)  # the mini-app's QR login at a kiosk: scan, confirm, deny
 
     # Kiosk touch screens (/kiosk): only enrolled, authorized kiosks get past the gate.
     from .catalog import kiosk as catalog_kiosk
     from .catalog import mobile as catalog_mobile
     from .core import kiosk_shell
     from .fleet import kiosk as fleet_kiosk
+    from .identity import kiosk as identity_kiosk
+    from .identity import qr_kiosk, qr_mobile
 
     kiosk = kiosk_surface()
     kiosk.before_request(fleet_kiosk.require_kiosk)
+    kiosk.before_request(identity_kiosk.load_kiosk_session)  # after the gate: the person logged in at this kiosk
+    kiosk.after_request(identity_kiosk.session_headers)
     kiosk.context_processor(fleet_kiosk.kiosk_context)
+    kiosk.context_processor(identity_kiosk.session_context)
     kiosk.register_blueprint(kiosk_shell.bp)
     kiosk.register_blueprint(fleet_kiosk.bp)
+    kiosk.register_blueprint(identity_kiosk.bp)
+    kiosk.register_blueprint(qr_kiosk.bp)  # 扫码登录: the login screen and its poll
     kiosk.register_blueprint(catalog_kiosk.bp)
     app.register_blueprint(kiosk)
 
@@ -109,7 +122,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     console.register_blueprint(jobs_admin.bp)
     app.register_blueprint(console)
 
+    # Phone pages (/m): a resident's server-side session (cookie resident_session) when logged in.
+    from .identity import mobile as identity_mobile
+
     mobile = mobile_surface()
+    mobile.before_request(identity_mobile.load_resident)
+    mobile.context_processor(identity_mobile.mobile_context)
+    mobile.register_blueprint(identity_mobile.bp)
+    mobile.register_blueprint(qr_mobile.bp)  # a kiosk's QR login code opened on the phone
     mobile.register_blueprint(catalog_mobile.bp)
     app.register_blueprint(mobile)
 

@@ -37,7 +37,8 @@ PG_URL = os.environ.get("KIOSK_TEST_DATABASE_URL")
 # Test apps count rate limits in memory with limits no test reaches by accident (the limit
 # code still runs); tests/core/test_ratelimit.py builds apps with real limits and Redis.
 RELAXED_RATE_LIMITS = {"RATELIMIT_STORAGE_URI": "memory://", **{f"KIOSK_RATELIMIT_{name}": "100000/minute" for name in (
-    "LOGIN_USERNAME", "LOGIN_IP", "ENROLMENT_IP", "SEARCH_KIOSK", "SEARCH_IP", "TOKEN_IP", "TOKEN_RESIDENT")}}
+    "LOGIN_USERNAME", "LOGIN_IP", "ENROLMENT_IP", "SEARCH_KIOSK", "SEARCH_IP", "TOKEN_IP", "TOKEN_RESIDENT",
+    "QR_KIOSK", "QR_RESIDENT", "QR_IP")}}
 
 
 def pytest_report_header(config):

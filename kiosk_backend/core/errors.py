@@ -90,10 +90,13 @@ ERROR_RESPONSES: dict[int, tuple[str, str, dict]] = {
           {"WWW-Authenticate": {"description": "The scheme to authenticate with: Bearer (staff), Kiosk or Resident",
                                 "required": True, "schema": {"type": "string"}}}),
     403: ("FORBIDDEN", "The credential is valid but not allowed here: a kiosk waiting for an administrator "
-                       "to authorize it, or a staff member without the role.", {}),
+                       "to authorize it, a staff member without the role, or a QR login code another "
+                       "resident opened first.", {}),
     404: ("NOT_FOUND", "No such resource.", {}),
     409: ("CONFLICT", "Conflicts with the current state (a duplicate, an expired command, a revoked kiosk) "
                       "or with a change made at the same time; read again and retry.", {}),
+    410: ("GONE", "The thing exists but can no longer be used (a QR login code that expired, was denied or "
+                  "was used): ``errors.state`` says which.", {}),
     413: ("REQUEST_ENTITY_TOO_LARGE", "The body is larger than the server accepts: KIOSK_MAX_JSON_KB for a "
                                       "JSON body, KIOSK_MAX_UPLOAD_MB for an upload.", {}),
     422: ("UNPROCESSABLE_ENTITY", "Invalid input: ``errors`` names every problem by location and field.", {}),

@@ -39,8 +39,6 @@ from . import sessions
 from .models import LoginChallenge, Resident, ResidentSession
 
 MAX_TTL_SECONDS = 120  # SECURITY.md: a QR login code lives two minutes at most
-DEFAULT_SESSION_ABSOLUTE_SECONDS = 15 * 60
-DEFAULT_IDLE_SECONDS = 120
 MATCH_CODE_DIGITS = 3
 TOKEN_BYTES = 24  # 192 bits; 32 URL-safe characters keep the QR code small
 
@@ -111,24 +109,6 @@ def ttl_seconds() -> int:
     """KIOSK_QR_TTL_SECONDS, never above two minutes."""
     configured = current_app.config.get("KIOSK_QR_TTL_SECONDS", MAX_TTL_SECONDS) if has_app_context() else MAX_TTL_SECONDS
     return max(10, min(int(configured), MAX_TTL_SECONDS))
-
-
-def kiosk_session_limits(kiosk) -> tuple[int, int]:
-    """(idle seconds, absolute seconds) of a kiosk session on ``kiosk``: the idle time is the
-    kiosk's own setting, else its device profile's; the absolute limit is
-    KIOSK_SESSION_ABSOLUTE_SECONDS (15 minutes)."""
-    idle, absolute = DEFAULT_IDLE_SECONDS, DEFAULT_SESSION_ABSOLUTE_SECONDS
-    if has_app_context():
-        config = current_app.config
-        idle = int(config.get("KIOSK_IDLE_SECONDS") or idle)
-        absolute = int(config.get("KIOSK_SESSION_ABSOLUTE_SECONDS") or absolute)
-        profile = current_app.extensions.get("device_profiles", {}).get(kiosk.profile)
-        if profile is not None and profile.idle_seconds:
-            idle = int(profile.idle_seconds)
-    own = (kiosk.settings or {}).get("idle_timeout_seconds")
-    if own:
-        idle = int(own)
-    return idle, absolute
 
 
 # ------------------------------------------------------------------ services
@@ -248,8 +228,8 @@ def _decide(session: Session, token: str, target: ChallengeState, *, resident: R
 def consume(session: Session, challenge_id: int, *, kiosk, actor: Actor, ip: str | None = None,
             now=utcnow) -> tuple[ResidentSession, str]:
     """The kiosk takes its confirmed challenge: confirmed → consumed, and a kiosk session
-    starts for the resident (:func:`sessions.start`, idle time from the kiosk's profile,
-    absolute limit KIOSK_SESSION_ABSOLUTE_SECONDS). Returns the session and its token, once.
+    starts for the resident (:func:`sessions.start` with identity.kiosk's ``session_limits``:
+    the idle time the kiosk's screen counts, KIOSK_KIOSK_SESSION_MAX_MINUTES). Returns the session and its token, once.
     Flushes; audited ``identity.challenge.consume`` (and ``identity.session.start``).
 
     Raises NotFound (no such challenge on this kiosk), ChallengeGone (expired, denied or
@@ -267,7 +247,9 @@ def consume(session: Session, challenge_id: int, *, kiosk, actor: Actor, ip: str
         _refuse_if_gone(session, challenge, actor=actor, now=now)
         CHALLENGE.check(challenge.state, S.CONSUMED)
         raise IllegalTransition("This login code is not confirmed.", "此登录请求尚未确认。")  # pragma: no cover
-    idle, absolute = kiosk_session_limits(kiosk)
+    from .kiosk import session_limits  # the kiosk session's own rules (its module imports the web layer)
+
+    idle, absolute = session_limits(kiosk)
     record, token = sessions.start(session, channel="kiosk", idle_seconds=idle, absolute_seconds=absolute,
                                    actor=actor, resident=challenge.resident, kiosk_id=kiosk.id, ip=ip, now=now)
     challenge.session_id = record.id

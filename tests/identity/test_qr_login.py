@@ -87,8 +87,9 @@ def test_pending_scanned_confirmed_consumed_each_one_audited_version_bumped(db, 
     record, session_token = consume(db, clock, challenge, kiosk)
     assert (challenge.state, challenge.version, challenge.session_id) == ("consumed", 4, record.id)
     assert (record.channel, record.kiosk_id, record.resident_id) == ("kiosk", kiosk.id, resident.id)
-    # The post office's profile idles after 120 s; the absolute limit is 15 minutes.
-    assert record.idle_seconds == 120 and record.expires_at == clock() + timedelta(minutes=15)
+    # identity.kiosk's rules: the screen's idle time and countdown (120 + 30 s on the post
+    # office's profile) plus the server's grace; the absolute limit is 15 minutes.
+    assert (record.idle_seconds, record.expires_at) == (120 + 30 + 20, clock() + timedelta(minutes=15))
     assert sessions.lookup(db.session, session_token, channel="kiosk", kiosk_id=kiosk.id, now=clock) is record
     assert resident.last_login_at == clock()
     assert moves(db) == ["create", "scan", "confirm", "consume"]
@@ -99,14 +100,14 @@ def test_the_idle_time_is_the_kiosks_profiles_or_its_own_setting(db, clock, make
     challenge, token = create(db, clock, tablet)
     scan(db, clock, token, resident)
     confirm(db, clock, token, resident)
-    assert consume(db, clock, challenge, tablet)[0].idle_seconds == 180
+    assert consume(db, clock, challenge, tablet)[0].idle_seconds == 180 + 30 + 20
     kiosk = make_kiosk()[0]
-    kiosk.settings = {"idle_timeout_seconds": 200}
+    kiosk.settings = {"idle_timeout_seconds": 200, "idle_warning_seconds": 40}
     db.session.commit()
     challenge, token = create(db, clock, kiosk)
     scan(db, clock, token, resident)
     confirm(db, clock, token, resident)
-    assert consume(db, clock, challenge, kiosk)[0].idle_seconds == 200
+    assert consume(db, clock, challenge, kiosk)[0].idle_seconds == 200 + 40 + 20
 
 
 def test_deny_flags_the_challenge_and_ends_it(db, clock, kiosk, resident):

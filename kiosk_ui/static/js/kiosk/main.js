@@ -8,6 +8,7 @@ import { setupIdle } from "./idle.js";
 import { setupBack, setupModes, setupSelfReload } from "./nav.js";
 import { setupOffline } from "./offline.js";
 import { setupPrint } from "./print.js";
+import { setupQrLogin } from "./qrlogin.js";
 import { setupSearch } from "./search.js";
 
 setupIdle();
@@ -18,5 +19,6 @@ setupSelfReload();
 setupOffline();
 setupSearch();
 setupPrint();
+setupQrLogin();
 setupFontCheck();
 setupAttract();
