@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.postgres_only,
 
 ROOT = Path(__file__).resolve().parent.parent
 http = UrllibTransport(timeout=10)
+SERVERS_DATABASE: dict[str, str] = {}  # the servers' database URL, for tests that prepare rows in it
 
 
 def free_port() -> int:
@@ -61,6 +62,7 @@ def servers(make_app, databases, tmp_path_factory):
 
     redis_url = redis_or_skip()
     url = databases.new_url()
+    SERVERS_DATABASE["url"] = url
     app = make_app(DATABASE_URL=url)
     with app.app_context():
         identity.create_staff(db.session, username="admin", password="correct horse battery", role="admin",
@@ -71,6 +73,7 @@ def servers(make_app, databases, tmp_path_factory):
     prefix = f"kiosk-scale-{uuid.uuid4().hex[:10]}"
     env = {**os.environ, "KIOSK_DATABASE_URL": url, "KIOSK_SECRET_KEY": "scale-out", "KIOSK_REDIS_URL": redis_url,
            "KIOSK_PUBLIC_URL": "https://zwfw.example.gov.cn",
+           "KIOSK_DATA_KEY": "scale-out-data-key-of-at-least-32-characters",
            "KIOSK_RATELIMIT_KEY_PREFIX": prefix, "KIOSK_RATELIMIT_ENROLMENT_IP": "3/minute",
            "KIOSK_INSTANCE_PATH": str(tmp_path_factory.mktemp("scale-instance")), "KIOSK_LOG_LEVEL": "WARNING"}
     bases, processes = [], []
@@ -146,3 +149,59 @@ def test_a_catalog_import_through_one_server_is_found_by_the_other(servers):
     while "SCALE0000000000000002" not in search(b, "签注"):
         assert time.monotonic() < deadline, "server b never saw the import made through server a"
         time.sleep(0.2)
+
+
+def test_a_qr_login_created_on_one_server_and_confirmed_on_the_other_reaches_the_kiosk_polling_either(
+        servers, make_app):
+    """The kiosk opens its login screen on server a; the resident's mini-app confirms through
+    server b; the kiosk's polls, alternating between a and b, see the change (ETag moves
+    from 304 to 200) and the one that finds it confirmed logs the kiosk in."""
+    import re
+
+    from kiosk_backend.core.actors import SYSTEM
+    from kiosk_backend.extensions import db
+    from kiosk_backend.fleet import services as fleet
+    from kiosk_backend.identity import sessions
+    from kiosk_backend.identity.models import Resident
+    from kiosk_backend.sites import services as sites
+    from tests.conftest import SITE
+
+    (a, b), _token = servers
+    app = make_app(create_schema=False, DATABASE_URL=SERVERS_DATABASE["url"])
+    with app.app_context():
+        site = sites.create_site(db.session, actor=SYSTEM, **{**SITE, "code": "QR01"})
+        code, _ = fleet.create_enrolment_code(db.session, site=site, actor="test", pre_authorized=True)
+        _, credential = fleet.activate(db.session, code=code, profile="post-office-portrait")
+        resident = Resident(provider="demo", subject="scale-qr", name="张三")
+        db.session.add(resident)
+        db.session.flush()
+        _, resident_token = sessions.start(db.session, channel="api", idle_seconds=600, absolute_seconds=3600,
+                                           resident=resident, actor=SYSTEM)
+        db.session.commit()
+        db.session.remove()
+    kiosk = {"Cookie": f"kiosk_credential={credential}"}
+    page = http.send(HttpRequest("GET", a + "/kiosk/login", kiosk))
+    assert page.status == 200
+    html = page.body.decode()
+    poll = re.search(r'data-poll-url="([^"]+)"', html).group(1)
+    phone_url = re.search(r'data-phone-url="([^"]+)"', html).group(1)
+    assert phone_url.startswith("https://zwfw.example.gov.cn/m/login/")  # KIOSK_PUBLIC_URL
+    token = phone_url.rsplit("/", 1)[1]
+
+    first = http.send(HttpRequest("GET", b + poll, kiosk))
+    assert first.status == 200 and json.loads(first.body)["state"] == "pending"
+    etag = first.headers["ETag"]
+    assert http.send(HttpRequest("GET", a + poll, {**kiosk, "If-None-Match": etag})).status == 304
+
+    mini_app = {"Authorization": f"Resident {resident_token}", "Content-Type": "application/json"}
+    for step in ("scan", "confirm"):
+        answer = http.send(HttpRequest("POST", f"{b}/api/v1/qr-login/{step}", mini_app,
+                                       json.dumps({"token": token}).encode()))
+        assert answer.status == 200, answer.body
+
+    seen = http.send(HttpRequest("GET", a + poll, {**kiosk, "If-None-Match": etag}))
+    assert seen.status == 200 and json.loads(seen.body) == {"state": "consumed", "next": "/kiosk/"}
+    assert "kiosk_session=" in seen.headers["Set-Cookie"]
+    replay = http.send(HttpRequest("GET", b + poll, kiosk))
+    assert json.loads(replay.body) == {"state": "consumed"} and "kiosk_session=" not in replay.headers.get(
+        "Set-Cookie", "")

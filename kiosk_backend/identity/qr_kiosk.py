@@ -63,7 +63,8 @@ def login():
     challenge, token = qr_login.create_challenge(db.session, kiosk=g.kiosk, actor=g.actor)
     phone_url = public_url(url_for("mobile.qr.code", token=token))
     ttl = int((challenge.expires_at - challenge.created_at).total_seconds())
-    return render_template("kiosk/login.html", challenge=challenge, qr=qr_data_uri(phone_url), ttl=ttl,
+    return render_template("kiosk/login.html", challenge=challenge, qr=qr_data_uri(phone_url), phone_url=phone_url,
+                           ttl=ttl,
                            refresh_after=max(5, ttl - REFRESH_BEFORE_SECONDS),
                            poll_ms=int(current_app.config["KIOSK_QR_POLL_MS"]))
 

@@ -91,6 +91,7 @@ def test_the_login_screen_shows_a_qr_of_the_public_url_the_match_code_and_a_coun
     assert re.fullmatch(r"https://zwfw\.example\.gov\.cn/m/login/[A-Za-z0-9_-]{32}", shown[-1])
     assert (row.state, row.kiosk_id) == ("pending", kiosk_client.kiosk.id)
     assert 'src="data:image/png;base64,' in html
+    assert f'data-phone-url="{shown[-1]}"' in html
     assert f'<p class="qr-match" id="qr-match" aria-describedby="qr-match-hint">{row.match_code}</p>' in html
     assert 'data-expires-in="120"' in html and 'data-refresh-after="105"' in html and 'data-poll-ms="500"' in html
     assert "120 秒后更换二维码" in html
