@@ -34,37 +34,54 @@ from tests.conftest import item_row
 # Operations whose schema-valid requests may still be refused with 422 by a rule no schema can
 # state: an import file's rows are checked line by line, and an enrolment code must exist and
 # be unused. Every other check still runs on them.
-DOMAIN_REFUSALS = {"POST /api/v1/admin/catalog/import", "POST /api/v1/kiosk/activate"}
+DOMAIN_REFUSALS = {"POST /api/v1/admin/catalog/import", "POST /api/v1/kiosk/activate", "POST /api/v1/auth/token"}
 
 MAX_EXAMPLES = 100
 
 
 class Credentials:
     """The credentials the run authenticates with; the kiosk's changes when a generated case
-    rotates it (POST /api/v1/kiosk/credential), so the next cases use the new one."""
+    rotates it (POST /api/v1/kiosk/credential), and the resident's when a case logs it out
+    (POST /api/v1/auth/logout), so the next cases use a live one."""
 
-    def __init__(self, kiosk_record, kiosk: str, bearer: str):
+    def __init__(self, kiosk_record, kiosk: str, bearer: str, new_resident_token):
         self.kiosk_record = kiosk_record
         self.kiosk = kiosk
         self.bearer = bearer
+        self.new_resident_token = new_resident_token
+        self.resident = new_resident_token()
 
     def header_for(self, path: str) -> str | None:
         if path.startswith("/api/v1/admin/"):
             return f"Bearer {self.bearer}"
         if path.startswith("/api/v1/kiosk/") and path != "/api/v1/kiosk/activate":
             return f"Kiosk {self.kiosk}"
-        return None  # the public catalog and activation take no credential
+        if path in ("/api/v1/me", "/api/v1/auth/logout") or path.startswith("/api/v1/qr-login/"):
+            return f"Resident {self.resident}"
+        return None  # the public catalog, activation and the token exchange take no credential
 
     def update(self, case, response) -> None:
         # (The coverage phase also sends this operation's path other methods: those get 405.)
         if case.method == "POST" and case.operation.path == "/api/v1/kiosk/credential" and response.status_code == 200:
             self.kiosk = response.json()["credential"]
+        if case.method == "POST" and case.operation.path == "/api/v1/auth/logout" and response.status_code == 204:
+            self.resident = self.new_resident_token()
 
 
 @pytest.fixture
-def credentials(make_kiosk, admin_token) -> Credentials:
+def credentials(db, make_kiosk, admin_token, make_resident) -> Credentials:
+    from kiosk_backend.identity import sessions
+
     kiosk, credential = make_kiosk(authorized=True)
-    return Credentials(kiosk, credential, admin_token)
+    resident = make_resident("张三")
+
+    def new_resident_token() -> str:  # a mini-app session, as POST /api/v1/auth/token starts one
+        _, token = sessions.start(db.session, channel="api", resident=resident, actor=SYSTEM, idle_seconds=3600,
+                                  absolute_seconds=3600)
+        db.session.commit()
+        return token
+
+    return Credentials(kiosk, credential, admin_token, new_resident_token)
 
 
 @pytest.fixture
@@ -135,6 +152,8 @@ def strategy_for(api, operation, known: dict[str, list]):
         rows = [item_row(task_code=f"ST{n}") for n in range(3)]
         real.append(operation.as_strategy(auth_storage=api.auth, query={"dry_run": False},
                                           body={"file": json.dumps(rows, ensure_ascii=False).encode()}))
+    if operation.label == "POST /api/v1/auth/token":
+        real += [operation.as_strategy(body={"provider": "demo", "id_token": f"demo-{n}"}) for n in (1, 2)]
     if operation.label == "POST /api/v1/kiosk/activate":
         real += [operation.as_strategy(body={"code": code, "profile": "community-tablet"})
                  for code in known["enrolment_code"]]

@@ -69,8 +69,11 @@ def authenticate_resident() -> ResidentSession:
     """The live ``api`` session of the ``Authorization: Resident <token>`` header, which
     becomes ``g.resident_session`` / ``g.resident`` / ``g.actor``; raises Unauthorized (401,
     WWW-Authenticate: Resident) when the header is missing or the session unknown or over."""
-    if getattr(g, "resident_session", None) is not None and g.resident_session.channel == "api":
-        return g.resident_session
+    # Remembered on the request itself (an app context, and so g, may outlive one request:
+    # a request served inside a test's app context shares it).
+    known = getattr(request, "_resident_session", None)
+    if known is not None:
+        return known
     token = _resident_token()
     if token is None:
         raise Unauthorized("Send 'Authorization: Resident <token>' (from POST /api/v1/auth/token).",
@@ -82,7 +85,7 @@ def authenticate_resident() -> ResidentSession:
         record_after_request(partial(_end_if_over, token=token))
         raise Unauthorized("Unknown, expired or ended resident session; log in again.",
                            "登录已失效，请重新登录。", headers=dict(RESIDENT_CHALLENGE))
-    g.resident_session = record
+    request._resident_session = g.resident_session = record
     g.resident = record.resident
     g.actor = sessions.principal(record).at(client_ip())
     return record

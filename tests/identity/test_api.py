@@ -165,3 +165,21 @@ def test_oidc_tokens_through_the_api(make_app, tmp_path):
         expired = client.post("/api/v1/auth/token", json={"provider": "oidc", "id_token": sign(claims(exp=1000))})
         assert expired.status_code == 401 and expired.json["errors"] == {"id_token": ["expired"]}
         assert client.post("/api/v1/auth/token", json={"provider": "demo", "id_token": "demo-1"}).status_code == 422
+
+
+def test_resident_required_and_current_resident_for_other_api_modules(app, db, client):
+    from kiosk_backend.identity.api import current_resident, resident_required
+
+    token = _exchange(client, "demo-2").json["token"]
+
+    @resident_required
+    def view():
+        return g.resident.name, g.actor.kind, current_resident().id
+
+    with app.test_request_context("/api/v1/x", headers={"Authorization": f"Resident {token}"}):
+        name, kind, resident_id = view()
+        assert (name, kind) == ("李小明", ActorKind.RESIDENT) and resident_id == g.resident.id
+    for headers in ({}, {"Authorization": "Resident nope"}, {"Authorization": f"Bearer {token}"}):
+        with app.test_request_context("/api/v1/x", headers=headers), pytest.raises(Unauthorized) as caught:
+            view()
+        assert caught.value.headers["WWW-Authenticate"] == 'Resident realm="kiosk-backend"'
