@@ -158,6 +158,8 @@ def session_headers(response: Response) -> Response:
     if getattr(g, "kiosk_session", None) is not None or getattr(g, "kiosk_session_over", False):
         response.headers["Cache-Control"] = "no-store"
     if getattr(g, "kiosk_session_over", False):
+        if request.endpoint != "kiosk.fleet.reset":  # which has done it itself
+            fleet_kiosk.forget_visit(response)  # what /kiosk/reset does: the resident's choices go too
         clear_session_cookie(response)
         # Not "cookies": that would delete the kiosk's own credential cookie as well.
         response.headers["Clear-Site-Data"] = '"cache", "storage"'
@@ -189,9 +191,9 @@ def logout():
     if record is not None:
         sessions.end(db.session, record, reason=sessions.EndReason.LOGOUT,
                      actor=sessions.principal(record).at(client_ip()))
-    g.kiosk_session_over = True
+    g.kiosk_session_over = True  # session_headers: cookie, choices, Clear-Site-Data, no-store
     g.kiosk_session = None
-    return fleet_kiosk.forget_visit(redirect(_home_signed_out(), code=303))
+    return redirect(_home_signed_out(), code=303)
 
 
 @bp.post("/session/extend")

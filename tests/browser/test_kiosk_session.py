@@ -15,7 +15,8 @@ import re
 
 import pytest
 
-from .browser_support import GUIDE_CODE, PORTRAIT, enrol, expect
+from .browser_support import BANK, COMMUNITY, GUIDE_CODE, PORTRAIT, POST_OFFICE, SCREENS, enrol, expect
+from .test_accessibility import _blocking_violations
 from .test_idle import IDLE_MS, WARNING_S, _open_paused
 
 pytestmark = pytest.mark.browser
@@ -203,3 +204,41 @@ def test_a_helper_logs_in_at_the_kiosk_with_the_on_screen_keyboard(new_page, liv
         page.get_by_role("button", name="登录", exact=True).click()
     expect(page.locator("header.topbar")).to_contain_text("帮办员 周*明")
     expect(page.get_by_role("button", name="退出")).to_be_visible()
+
+
+@pytest.mark.parametrize("profile", [POST_OFFICE, BANK, COMMUNITY])
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_the_logged_in_top_bar_fits_every_screen_and_is_accessible(new_page, live_server, kiosk_app, axe,
+                                                                    screenshot_dir, profile, lang):
+    """The greeting and 退出 whole on one line in every orientation, language and the tablet's
+    elder mode (its default), 退出 a large target; the staff login screen too; no serious axe
+    violations on either."""
+    kiosk = enrol(kiosk_app, profile)
+    _, token = start_session(kiosk_app, kiosk)
+    page = new_page(SCREENS[profile], kiosk=kiosk)
+    add_session_cookie(page, token)
+    page.goto(live_server(f"/kiosk/search?lang={lang}"))
+    who = page.locator(".session-who")
+    expect(who).to_contain_text(MASKED)
+    fits = """() => {
+        const bar = document.querySelector('header.topbar').getBoundingClientRect();
+        const who = document.querySelector('.session-who');
+        const out = document.querySelector('.btn.logout').getBoundingClientRect();
+        return who.scrollWidth <= who.clientWidth && out.right <= bar.right && out.height <= bar.height;
+    }"""
+    assert page.evaluate(fits), "the greeting or 退出 does not fit the top bar"
+    lang = page.locator("html").get_attribute("lang")  # the community tablet speaks Chinese only
+    button = page.get_by_role("button", name="退出" if lang == "zh-CN" else "Log out")
+    box = button.bounding_box()
+    elder = "elder" in (page.locator("body").get_attribute("class") or "")
+    assert min(box["width"], box["height"]) >= (60 if elder else 44)
+    assert not _blocking_violations(axe, page)
+    page.screenshot(path=str(screenshot_dir / f"kiosk-session-topbar-{profile}-{lang}.png"))
+
+    page.goto(live_server("/kiosk/staff-login"))
+    expect(page.get_by_role("heading", name="工作人员登录" if lang == "zh-CN" else "Staff login")).to_be_visible()
+    for key in page.locator("#staff-keyboard button").all()[:3]:
+        kb = key.bounding_box()
+        assert min(kb["width"], kb["height"]) >= (60 if elder else 44)
+    assert not _blocking_violations(axe, page)
+    page.screenshot(path=str(screenshot_dir / f"kiosk-staff-login-{profile}-{lang}.png"))

@@ -157,10 +157,12 @@ def age(db, session_id, **changes):
 def test_the_server_ends_an_idle_or_expired_session_and_the_next_page_is_home(db, kiosk_client, make_resident,
                                                                               changes, reason):
     session_id, _ = log_in(db, kiosk_client, make_resident("张三"), idle=145)
+    kiosk_client.get("/kiosk/search?lang=en")
     age(db, session_id, **changes(utcnow()))
     response = kiosk_client.get("/kiosk/search?q=社保")
     assert response.status_code == 303 and response.headers["Location"] == "/kiosk/?signed_out=1"
     assert_wiped(response)
+    assert "Max-Age=0" in set_cookie_header(response, "lang")
     record = session_row(db, session_id)
     assert record.end_reason == reason
     [end] = audit_actions(db, "identity.session.end")
@@ -219,6 +221,7 @@ def test_the_screens_countdown_ends_the_session_at_reset(db, kiosk_client, make_
     response = kiosk_client.get(f"/kiosk/reset{query}")
     assert response.status_code == 303 and response.headers["Location"] == "/kiosk/?signed_out=1"
     assert_wiped(response)
+    assert "Max-Age=0" in set_cookie_header(response, "lang")  # once
     assert session_row(db, session_id).end_reason == reason
 
 
