@@ -1,0 +1,108 @@
+"""QR login in real Chromium with two browser contexts, a kiosk and a phone: the kiosk's home
+offers 扫码登录, its login screen shows the QR code, the match code and a countdown; the
+phone opens the code's URL, logs in with the demo identity provider, sees the kiosk and the
+same match code, confirms; the kiosk (polling) shows the logged-in screen. Also: 不是我 on the
+phone makes the kiosk show a new code, and the login screen fits each profile's screen.
+Screenshots under test-artifacts/screenshots (the session's screenshot_dir).
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from .browser_support import BANK, COMMUNITY, POST_OFFICE, SCREENS, SITE, enrol, expect
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def qr_kiosk(kiosk_app):
+    """A kiosk of its own: a login ends the kiosk's live session, so tests do not share one."""
+    return enrol(kiosk_app)
+
+
+def open_login_screen(page, live_server):
+    page.goto(live_server("/kiosk/"))
+    page.locator("#qr-login-entry").click()
+    expect(page).to_have_url(re.compile(r"/kiosk/login$"))
+    code = page.locator("#qr-login-code")
+    expect(code).to_be_visible()
+    assert page.evaluate("() => document.getElementById('qr-login-code').naturalWidth") >= 300  # a real picture
+    return code.get_attribute("data-phone-url"), page.locator("#qr-match").inner_text().strip()
+
+
+def phone_logs_in_and_opens(phone, url):
+    """The phone opens the QR's URL: the phone login first (demo provider), then back to the code."""
+    phone.goto(url)
+    expect(phone).to_have_url(re.compile(r"/m/login\?next="))
+    phone.locator("button.resident").first.click()
+    expect(phone).to_have_url(url)
+
+
+def test_phone_confirms_and_the_kiosk_shows_the_logged_in_screen(new_page, live_server, qr_kiosk, screenshot_dir):
+    kiosk = new_page(kiosk=qr_kiosk)
+    url, match = open_login_screen(kiosk, live_server)
+    assert url.startswith(live_server("/m/login/")) and re.fullmatch(r"\d{3}", match)
+    expect(kiosk.locator("#qr-countdown")).to_contain_text("秒后更换二维码")
+    kiosk.screenshot(path=str(screenshot_dir / "qr-login-kiosk-portrait.png"))
+
+    phone = new_page(PHONE, kiosk=None)
+    phone_logs_in_and_opens(phone, url)
+    expect(phone.locator(".qr-site")).to_have_text(SITE["name"])
+    expect(phone.locator(".qr-kiosk")).to_have_text(qr_kiosk.number)
+    expect(phone.locator("#qr-match")).to_have_text(match)
+    confirm, deny = phone.locator("#qr-confirm"), phone.locator("#qr-deny")
+    expect(confirm).to_have_text("确认登录")
+    expect(deny).to_have_text("不是我 / 我不在这台机器前")
+    sizes = [button.bounding_box() for button in (confirm, deny)]
+    assert sizes[0]["width"] == sizes[1]["width"] and sizes[0]["height"] == sizes[1]["height"]  # equally large
+    phone.screenshot(path=str(screenshot_dir / "qr-login-phone-confirm.png"))
+    # The kiosk saw the scan.
+    expect(kiosk.locator("#qr-status")).to_have_text("已扫码，请在手机上确认登录")
+
+    confirm.click()
+    expect(phone.locator("#qr-done")).to_have_attribute("data-outcome", "confirmed")
+    # The kiosk's next poll logs it in and goes to the logged-in home.
+    expect(kiosk).to_have_url(live_server("/kiosk/"))
+    expect(kiosk.locator(".session-bar")).to_be_visible()
+    expect(kiosk.locator("#qr-login-entry")).to_have_count(0)  # logged in: no 扫码登录 on home
+    kiosk.screenshot(path=str(screenshot_dir / "qr-login-kiosk-logged-in.png"))
+    cookies = {c["name"]: c for c in kiosk.context.cookies()}
+    assert cookies["kiosk_session"]["httpOnly"] and cookies["kiosk_session"]["sameSite"] == "Strict"
+
+
+def test_not_me_on_the_phone_makes_the_kiosk_show_a_new_code(new_page, live_server, qr_kiosk):
+    kiosk = new_page(kiosk=qr_kiosk)
+    url, _ = open_login_screen(kiosk, live_server)
+    phone = new_page(PHONE, kiosk=None)
+    phone_logs_in_and_opens(phone, url)
+    phone.locator("#qr-deny").click()
+    expect(phone.locator("#qr-done")).to_have_attribute("data-outcome", "denied")
+    expect(kiosk.locator("#qr-status")).to_have_text("已取消登录，即将更换二维码")
+    # A new code (another URL) replaces it; the kiosk stays logged out.
+    expect(kiosk.locator("#qr-login-code")).not_to_have_attribute("data-phone-url", url, timeout=10_000)
+    assert "kiosk_session" not in {c["name"] for c in kiosk.context.cookies()}
+    # The old code on the phone is now a plain page saying what to do.
+    phone.goto(url)
+    expect(phone.locator("#qr-gone")).to_have_attribute("data-reason", "denied")
+
+
+@pytest.mark.parametrize("profile", [POST_OFFICE, BANK, COMMUNITY])
+def test_the_entry_and_the_login_screen_fit_each_profile(new_page, live_server, kiosk_app, profile, screenshot_dir):
+    page = new_page(kiosk=enrol(kiosk_app, profile))
+    width, height = SCREENS[profile]["width"], SCREENS[profile]["height"]
+    page.goto(live_server("/kiosk/"))
+    entry = page.locator("#qr-login-entry").bounding_box()
+    assert entry["x"] >= 0 and entry["x"] + entry["width"] <= width and entry["height"] >= 64  # a large target
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= width  # no sideways scrolling
+    page.screenshot(path=str(screenshot_dir / f"qr-login-home-{profile}.png"))
+    open_login_screen(page, live_server)
+    bottom = page.locator("nav.bottombar").bounding_box()["y"]  # 返回 / 首页 / 人工帮助, always on top
+    for element in ("#qr-login-code", "#qr-match", "#qr-countdown"):
+        box = page.locator(element).bounding_box()
+        assert box["y"] + box["height"] <= bottom and box["x"] + box["width"] <= width, element  # all in sight
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+    page.screenshot(path=str(screenshot_dir / f"qr-login-screen-{profile}.png"))
