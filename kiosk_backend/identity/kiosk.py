@@ -111,7 +111,9 @@ def load_kiosk_session():
     g.kiosk_session = g.resident = g.staff_at_kiosk = None
     g.kiosk_session_over = g.kiosk_signed_out = False
     token = request.cookies.get(COOKIE)
-    if not token or getattr(g, "kiosk", None) is None:
+    # The pages open to any browser know no one: the offline page above all, which the
+    # service worker keeps in the browser's cache for whoever comes next.
+    if not token or getattr(g, "kiosk", None) is None or request.endpoint in fleet_kiosk.OPEN_ENDPOINTS:
         return None
     if request.endpoint == "kiosk.fleet.reset":
         # The end of the visit on the screen: its idle countdown ran out (or its absolute

@@ -194,6 +194,16 @@ def test_a_live_session_is_kept_by_pages_and_extend_but_not_by_the_screens_own_r
         assert seen() > long_ago + timedelta(seconds=90)
 
 
+def test_the_offline_page_the_service_worker_keeps_knows_no_one(db, kiosk_client, make_resident):
+    session_id, _ = log_in(db, kiosk_client, make_resident("张三"))
+    long_ago = utcnow() - timedelta(seconds=100)
+    age(db, session_id, last_seen_at=long_ago)
+    page = kiosk_client.get("/kiosk/offline").text
+    assert "张*" not in page and "session-bar" not in page and 'data-session="1"' not in page
+    assert session_row(db, session_id).last_seen_at == long_ago
+    assert "张*" in kiosk_client.get("/kiosk/help").text
+
+
 def test_a_view_marked_not_activity_does_not_extend(db, app, kiosk_client, make_resident):
     view = app.view_functions["kiosk.session.status"]
     assert view.not_kiosk_activity is True  # what helper Q's QR poll uses: identity.kiosk.not_activity
@@ -293,6 +303,7 @@ def test_staff_of_the_kiosks_site_and_admins_log_in_at_a_kiosk(db, site, site2, 
     user = make_staff("zhou", role=role, sites=[site if own_site else site2] if role != "admin" else [])
     user.display_name = "周明明"
     db.session.commit()
+    assert 'href="/kiosk/staff-login"' in kiosk_client.get("/kiosk/help").text  # 人工帮助 leads there
     assert "工作人员登录" in kiosk_client.get("/kiosk/staff-login").text
     response = staff_login(kiosk_client, "zhou")
     assert response.status_code == 303 and response.headers["Location"] == "/kiosk/"
