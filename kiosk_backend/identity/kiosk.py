@@ -159,7 +159,7 @@ def session_headers(response: Response) -> Response:
     session that is over leaves no cookie and nothing in the browser's storage."""
     if getattr(g, "kiosk_session", None) is not None or getattr(g, "kiosk_session_over", False):
         response.headers["Cache-Control"] = "no-store"
-    if getattr(g, "kiosk_session_over", False):
+    if getattr(g, "kiosk_session_over", False) and not _sets_new_session(response):
         if request.endpoint != "kiosk.fleet.reset":  # which has done it itself
             fleet_kiosk.forget_visit(response)  # what /kiosk/reset does: the resident's choices go too
         clear_session_cookie(response)
@@ -168,6 +168,13 @@ def session_headers(response: Response) -> Response:
         if getattr(g, "kiosk_signed_out", False) and response.status_code == 303:
             response.headers["Location"] = _home_signed_out()  # /kiosk/reset's way home says 已退出登录
     return response
+
+
+def _sets_new_session(response: Response) -> bool:
+    """Whether this answer logs someone in (the QR poll that consumed a confirmed code, after
+    the old session was found over): its new cookie must not be deleted."""
+    return any(header.startswith(f"{COOKIE}=") and not header.startswith(f"{COOKIE}=;")
+               for header in response.headers.getlist("Set-Cookie"))
 
 
 def session_context() -> dict:

@@ -108,6 +108,23 @@ def test_the_cookie_is_httponly_samesite_strict_on_kiosk_pages_and_secure_over_h
             assert cleared.startswith("kiosk_session=;") and "Max-Age=0" in cleared and "Path=/kiosk" in cleared
 
 
+def test_a_new_login_in_the_answer_that_found_the_old_session_over_keeps_its_cookie(app):
+    """The QR poll may find the old session over (deleting its cookie) and log the next
+    resident in (setting a new one) in the same answer: the new cookie stays."""
+    from flask import Response, g
+
+    with app.test_request_context("/kiosk/login/challenges/1"):
+        g.kiosk_session, g.kiosk_session_over = None, True
+        response = identity_kiosk.session_headers(identity_kiosk.set_session_cookie(Response(), "n3w"))
+        [header] = response.headers.getlist("Set-Cookie")
+        assert header.startswith("kiosk_session=n3w;")
+        assert response.headers["Cache-Control"] == "no-store"
+    with app.test_request_context("/kiosk/login/challenges/1"):
+        g.kiosk_session, g.kiosk_session_over = None, True
+        response = identity_kiosk.session_headers(Response())
+        assert_cookie_deleted(response)
+
+
 # ---------------------------------------------------------------- 退出
 
 def test_logout_ends_the_session_on_the_server_wipes_the_browser_and_goes_home(db, kiosk_client, make_resident):
