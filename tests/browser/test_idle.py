@@ -152,3 +152,19 @@ def test_a_choice_made_on_the_home_screen_is_forgotten_too(new_page, live_server
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
     page.clock.run_for(IDLE_MS + WARNING_S * 1000)
     expect(page.locator("#idle-overlay")).to_be_hidden()  # and stops counting once it is forgotten
+
+
+def test_without_a_login_the_countdown_asks_nothing_of_the_server(new_page, live_server, idle_kiosk):
+    """继续办理 extends a login on the server (tests/browser/test_kiosk_session.py); a visit
+    without one has nothing to extend, and its end goes to /kiosk/reset without a reason."""
+    page = new_page(PORTRAIT, kiosk=idle_kiosk)
+    asked = []
+    page.on("request", lambda r: asked.append(r.url) if "/kiosk/session" in r.url else None)
+    _open_paused(page, live_server(f"/kiosk/items/{GUIDE_CODE}"))
+    for _ in range(3):
+        page.clock.run_for(IDLE_MS + 100)
+        page.get_by_role("button", name="继续办理").click()
+    page.clock.run_for(IDLE_MS + 100)
+    with page.expect_request(re.compile(r"/kiosk/reset$")):
+        page.clock.run_for(WARNING_S * 1000 + 100)
+    assert asked == []
