@@ -10,6 +10,7 @@
     kiosk bench http                 search throughput under gunicorn vs. a bare hello
     kiosk bench import               catalog import time
     kiosk bench heartbeat            heartbeat throughput under gunicorn
+    kiosk bench qr                   QR login: confirm → kiosk latency, cost of 200 kiosks waiting
 """
 from __future__ import annotations
 
@@ -392,6 +393,22 @@ def bench_heartbeat(kiosks: int, seconds: float, workers: int, threads: int, con
 
     run_heartbeat_benchmark(kiosks, seconds, workers=workers, threads=threads, connections=connections,
                             echo=click.echo, database_url=os.environ.get("KIOSK_BENCH_DATABASE_URL"))
+
+
+@bench_cli.command("qr")
+@click.option("--kiosks", default=200, show_default=True, help="Kiosks waiting at their login screens at once.")
+@click.option("--wait-seconds", default=15.0, show_default=True, help="Measured waiting with nobody confirming.")
+@click.option("--login-seconds", default=30.0, show_default=True, help="Over which every kiosk's resident confirms once.")
+@click.option("--poll-ms", default=500, show_default=True)
+@click.option("--workers", default=2, show_default=True)
+@click.option("--threads", default=4, show_default=True)
+def bench_qr(kiosks: int, wait_seconds: float, login_seconds: float, poll_ms: int, workers: int, threads: int):
+    """QR login: confirm → kiosk latency with N kiosks polling, and the cost of their waiting."""
+    from .benchmarks.qr import run_qr_benchmark
+
+    run_qr_benchmark(kiosks, wait_seconds=wait_seconds, login_seconds=login_seconds, poll_ms=poll_ms,
+                     workers=workers, threads=threads, echo=click.echo,
+                     database_url=os.environ.get("KIOSK_BENCH_DATABASE_URL"))
 
 
 @bench_cli.command("import")
