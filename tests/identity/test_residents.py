@@ -144,3 +144,27 @@ def test_no_id_or_phone_number_in_clear_in_the_database_the_audit_log_or_the_log
         for secret in (person.id_number, person.phone):
             assert not [row for row in stored if secret in row], secret
             assert secret not in logged
+
+
+def test_first_logins_at_once_make_one_resident(app, db):
+    """Ten first logins of the same person at the same moment: one resident, every login gets it."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy.orm import Session
+
+    claims = Claims(subject="race-1", name="张三", id_number=ID, phone=PHONE)
+    keys = residents.data_keys()
+    barrier = threading.Barrier(10)
+
+    def first_login(_):
+        with app.app_context(), Session(bind=db.engine) as session:
+            barrier.wait()
+            resident = residents.upsert_from_claims(session, provider="oidc", claims=claims, actor=SYSTEM, keys=keys)
+            session.commit()
+            return resident.id
+
+    with ThreadPoolExecutor(10) as pool:
+        ids = list(pool.map(first_login, range(10)))
+    assert len(set(ids)) == 1
+    assert db.session.scalar(sa.select(sa.func.count(Resident.id))) == 1
