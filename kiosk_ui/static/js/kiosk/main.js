@@ -22,3 +22,7 @@ setupPrint();
 setupQrLogin();
 setupFontCheck();
 setupAttract();
+
+// Every feature has armed its timers and listeners: whoever waits for the page (the browser
+// tests, before they move a fake clock on) waits for this rather than for the HTML alone.
+document.documentElement.dataset.kioskReady = "1";
