@@ -63,6 +63,7 @@ MATRIX = {
     ("admin.not_found", "GET"): (404, 404, 404, 403, LOGIN),  # any URL under /admin that is no page
     ("admin.not_found", "POST"): (404, 404, 404, 403, LOGIN),
     ("admin.jobs.page", "GET"): (200, 403, 403, 403, LOGIN),
+    ("admin.identity.logins", "GET"): (200, 200, 200, 403, LOGIN),  # a manager sees their sites' logins only
     ("admin.jobs.retry", "POST"): (404, 403, 403, 403, LOGIN),  # no message named: 404
 }
 COLUMNS = {"admin": 0, "manager-own": 1, "manager-other": 2, "helper": 3, "anonymous": 4}
