@@ -76,7 +76,7 @@ def login():
     demo = [(claims.subject, residents.mask_name(claims.name), claims.name)
             for claims in providers.demo_residents()] if "demo" in names else []
     return render_template("mobile/login.html", providers=names, demo_residents=demo,
-                           next=safe_next(request.args.get("next")), error=None)
+                           next=safe_next(request.args.get("next")), error=None, login_page=True)
 
 
 @bp.post("/login/<any(demo, oidc):provider>")
@@ -92,7 +92,7 @@ def login_with(provider: str):
         demo = [(claims.subject, residents.mask_name(claims.name), claims.name)
                 for claims in providers.demo_residents()] if "demo" in names else []
         return render_template("mobile/login.html", providers=names, demo_residents=demo, next=target,
-                               error=exc), exc.status_code, exc.headers
+                               error=exc, login_page=True), exc.status_code, exc.headers
     earlier = getattr(g, "resident_session", None)
     if earlier is not None:  # a new login on this phone ends the one before
         sessions.end(db.session, earlier, reason=sessions.EndReason.REPLACED, actor=g.actor)

@@ -147,3 +147,15 @@ def test_an_idle_phone_session_is_over(make_app):
         assert "张*" not in client.get("/m/login").text
         db.session.expire_all()
         assert db.session.scalar(sa.select(ResidentSession.end_reason)) == "idle"
+
+
+def test_other_phone_pages_show_who_is_logged_in_with_a_way_out(client, make_items):
+    from tests.conftest import item_row
+
+    make_items(item_row(task_code="GUIDE1"))
+    assert "mobile.login" not in client.get("/m/items/GUIDE1").text and "退出登录" not in client.get("/m/items/GUIDE1").text
+    _login(client)
+    page = client.get("/m/items/GUIDE1")
+    assert "已登录：张*" in page.text and 'action="/m/logout"' in page.text
+    login_page = client.get("/m/login")
+    assert login_page.text.count('action="/m/logout"') == 1  # the login page says it once, in its body
