@@ -16,6 +16,7 @@ KIOSK_OIDC_ID_NUMBER_CLAIM.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ import jwt
 
 from ..core.errors import DomainError, Invalid, Unauthorized
 
+log = logging.getLogger(__name__)
 DATA = Path(__file__).resolve().parent / "data"
 ACCEPTED_ALGORITHMS = ("RS256", "ES256")
 _KEY_TYPES = {"RS256": "RSA", "ES256": "EC"}
@@ -134,10 +136,13 @@ class OIDCProvider:
             try:
                 key = self._client.get_signing_key(kid)
             except jwt.PyJWKClientConnectionError:
-                raise ProviderUnavailable("The identity platform's signing keys cannot be fetched now.",
-                                          "暂时无法获取身份认证平台的签名密钥，请稍后再试。") from None
+                log.warning("JWKS of %s unreachable", self.issuer, exc_info=True)
+                raise _keys_unavailable() from None
             except jwt.PyJWKClientError:
-                key = None
+                key = None  # fetched, and no key has this kid
+            except (jwt.PyJWTError, ValueError):  # not a key set (an HTML error page, bad JSON)
+                log.warning("JWKS of %s unusable", self.issuer, exc_info=True)
+                raise _keys_unavailable() from None
         else:
             key = next((candidate for candidate in self._keys if candidate.key_id == kid), None)
         if key is None:
@@ -145,6 +150,11 @@ class OIDCProvider:
         if key.key_type != _KEY_TYPES[algorithm] or key.algorithm_name != algorithm:
             raise _refused("signature", "The ID token's algorithm does not match its key.", "身份令牌的算法与密钥不符。")
         return key
+
+
+def _keys_unavailable() -> ProviderUnavailable:
+    return ProviderUnavailable("The identity platform's signing keys cannot be fetched now.",
+                               "暂时无法获取身份认证平台的签名密钥，请稍后再试。")
 
 
 def _key_set_from_file(path: str) -> list[jwt.PyJWK]:
@@ -198,14 +208,20 @@ def demo_allowed(config: Mapping[str, Any]) -> bool:
     return bool(config.get("KIOSK_DEMO") or config.get("TESTING"))
 
 
+def oidc_configured(config: Mapping[str, Any]) -> bool:
+    return bool(config.get("KIOSK_OIDC_ISSUER") and config.get("KIOSK_OIDC_AUDIENCE")
+                and (config.get("KIOSK_OIDC_JWKS_URL") or config.get("KIOSK_OIDC_JWKS_FILE")))
+
+
 def enabled(config: Mapping[str, Any]) -> list[str]:
     """The providers residents may log in with, in the order offered: KIOSK_IDENTITY_PROVIDERS
-    (comma-separated) or by default ``oidc`` when KIOSK_OIDC_ISSUER is set and ``demo`` in the
-    demo and tests. ``demo`` is dropped outside the demo and tests whatever the setting says."""
+    (comma-separated) or by default ``oidc`` and ``demo``. ``oidc`` only when its settings are
+    complete (production refuses to start otherwise: config.check_production_config);
+    ``demo`` only in the demo and tests, whatever the setting says."""
     setting = config.get("KIOSK_IDENTITY_PROVIDERS") or ""
-    names = [name.strip() for name in setting.split(",") if name.strip()] if setting else \
-        [name for name, on in (("oidc", bool(config.get("KIOSK_OIDC_ISSUER"))), ("demo", True)) if on]
-    return [name for name in names if name in NAMES and (name != "demo" or demo_allowed(config))]
+    names = [name.strip() for name in setting.split(",") if name.strip()] if setting else list(NAMES)
+    return [name for name in names if (name == "oidc" and oidc_configured(config))
+            or (name == "demo" and demo_allowed(config))]
 
 
 def provider_for(app_config: Mapping[str, Any], name: str) -> IdentityProvider:
@@ -225,6 +241,11 @@ def provider_for(app_config: Mapping[str, Any], name: str) -> IdentityProvider:
         provider = _OIDC_CACHE.get(settings)
         if provider is None:
             issuer, audience, url, path, leeway, claim = settings
-            provider = _OIDC_CACHE[settings] = OIDCProvider(issuer=issuer, audience=audience, jwks_url=url,
-                                                            jwks_file=path, leeway=leeway, id_number_claim=claim)
+            try:
+                provider = OIDCProvider(issuer=issuer, audience=audience, jwks_url=url, jwks_file=path,
+                                        leeway=leeway, id_number_claim=claim)
+            except (OSError, ValueError):  # an unreadable JWKS file: not the resident's fault
+                log.error("KIOSK_OIDC_JWKS_FILE %s cannot be read as a key set", path, exc_info=True)
+                raise _keys_unavailable() from None
+            _OIDC_CACHE[settings] = provider
     return provider

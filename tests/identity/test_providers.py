@@ -152,7 +152,7 @@ class _JwksServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 server.hits += 1
-                body = json.dumps(JWKS).encode()
+                body = server.body or json.dumps(JWKS).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -163,6 +163,7 @@ class _JwksServer:
                 pass
 
         self.hits = 0
+        self.body: bytes | None = None
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks.json"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -203,11 +204,13 @@ def test_the_demo_provider_knows_only_its_residents():
 
 
 def test_which_providers_are_on(jwks_file):
+    oidc = {"KIOSK_OIDC_ISSUER": ISSUER, "KIOSK_OIDC_AUDIENCE": AUDIENCE, "KIOSK_OIDC_JWKS_FILE": jwks_file}
     assert providers.enabled({"TESTING": True}) == ["demo"]
-    assert providers.enabled({"KIOSK_DEMO": True, "KIOSK_OIDC_ISSUER": ISSUER}) == ["oidc", "demo"]
+    assert providers.enabled({"KIOSK_DEMO": True, **oidc}) == ["oidc", "demo"]
     assert providers.enabled({}) == []  # production without settings: nothing, and never demo
-    assert providers.enabled({"KIOSK_IDENTITY_PROVIDERS": "demo,oidc"}) == ["oidc"]
-    assert providers.enabled({"KIOSK_IDENTITY_PROVIDERS": "demo", "KIOSK_DEMO": True}) == ["demo"]
+    assert providers.enabled({"KIOSK_IDENTITY_PROVIDERS": "demo,oidc", **oidc}) == ["oidc"]
+    assert providers.enabled({"KIOSK_IDENTITY_PROVIDERS": "demo", "KIOSK_DEMO": True, **oidc}) == ["demo"]
+    assert providers.enabled({"KIOSK_IDENTITY_PROVIDERS": "oidc", "KIOSK_OIDC_ISSUER": ISSUER}) == []  # incomplete
     with pytest.raises(Invalid):
         providers.provider_for({}, "demo")
     with pytest.raises(Invalid):
@@ -217,3 +220,15 @@ def test_which_providers_are_on(jwks_file):
     provider = providers.provider_for(config, "oidc")
     assert provider is providers.provider_for(config, "oidc")  # one client (and key cache) per configuration
     assert provider.verify(sign()).subject == "u-42"
+
+
+def test_an_unusable_key_set_is_a_503_not_a_500(tmp_path, jwks_server):
+    broken = tmp_path / "broken.json"
+    broken.write_text("<html>not json</html>")
+    config = {"KIOSK_OIDC_ISSUER": ISSUER, "KIOSK_OIDC_AUDIENCE": AUDIENCE, "KIOSK_OIDC_JWKS_FILE": str(broken)}
+    with pytest.raises(ProviderUnavailable):
+        providers.provider_for(config, "oidc")
+    jwks_server.body = b"<html>Bad gateway</html>"
+    provider = OIDCProvider(issuer=ISSUER, audience=AUDIENCE, jwks_url=jwks_server.url, timeout=2)
+    with pytest.raises(ProviderUnavailable):
+        provider.verify(sign())
