@@ -16,8 +16,12 @@ from kiosk_backend.identity import sessions, throttle
 from kiosk_backend.identity.models import ResidentSession
 
 from ..conftest import PASSWORD
+from ..core import test_ratelimit
+from ..core.test_ratelimit import client_at
 
 COOKIE = "kiosk_session"
+# The rate limit tests' apps (small limits on memory and on Redis storage) as fixtures here too.
+limited_app, limited = test_ratelimit.limited_app, test_ratelimit.limited
 
 
 def log_in(db, client, resident, *, idle=145, absolute=900):
@@ -386,3 +390,17 @@ def test_a_deactivated_helper_is_logged_out_at_the_kiosk(db, site, kiosk_client,
     assert_wiped(response)
     db.session.expire_all()
     assert db.session.scalar(sa.select(ResidentSession.end_reason)) == "revoked"
+
+
+def test_kiosk_staff_login_posts_are_rate_limited_like_the_console(limited):
+    """The console's login limits (KIOSK_RATELIMIT_LOGIN_*) hold on the kiosk's staff login,
+    on memory and Redis storage (tests/core/test_ratelimit.py's apps)."""
+    limited.config["KIOSK_RATELIMIT_LOGIN_USERNAME"] = "3/minute"
+    client = client_at(limited, "10.0.5.1")
+    client.set_cookie("kiosk_credential", limited.credentials[0])
+    assert client.get("/kiosk/staff-login").status_code == 200
+    for _ in range(3):
+        assert staff_login(client, "wang", "guess").status_code == 401
+    assert staff_login(client, "wang", "guess").status_code == 429
+    assert client.get("/kiosk/staff-login").status_code == 200  # only POSTs count
+    assert staff_login(client, "li", "guess").status_code == 401
