@@ -402,12 +402,15 @@ def bench_heartbeat(kiosks: int, seconds: float, workers: int, threads: int, con
 @click.option("--poll-ms", default=500, show_default=True)
 @click.option("--workers", default=2, show_default=True)
 @click.option("--threads", default=4, show_default=True)
-def bench_qr(kiosks: int, wait_seconds: float, login_seconds: float, poll_ms: int, workers: int, threads: int):
+@click.option("--keep-alive/--no-keep-alive", default=False, show_default=True,
+              help="Kiosks keep their connection open (it then stays with one gunicorn worker).")
+def bench_qr(kiosks: int, wait_seconds: float, login_seconds: float, poll_ms: int, workers: int, threads: int,
+             keep_alive: bool):
     """QR login: confirm → kiosk latency with N kiosks polling, and the cost of their waiting."""
     from .benchmarks.qr import run_qr_benchmark
 
     run_qr_benchmark(kiosks, wait_seconds=wait_seconds, login_seconds=login_seconds, poll_ms=poll_ms,
-                     workers=workers, threads=threads, echo=click.echo,
+                     workers=workers, threads=threads, keep_alive=keep_alive, echo=click.echo,
                      database_url=os.environ.get("KIOSK_BENCH_DATABASE_URL"))
 
 

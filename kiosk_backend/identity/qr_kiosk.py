@@ -100,8 +100,8 @@ def _consume(challenge) -> Response:
     try:
         _, token = qr_login.consume(db.session, challenge.id, kiosk=g.kiosk, actor=g.actor, ip=client_ip())
     except DomainError:  # another poll of this kiosk took it a moment ago, or it just expired
-        db.session.refresh(challenge)
-        return _answer({"state": qr_login.effective_state(challenge, utcnow())})
+        now_seen = qr_login.poll(db.session, challenge.id, kiosk=g.kiosk)
+        return _answer({"state": qr_login.effective_state(now_seen, utcnow())})
     response = _answer({"state": "consumed", "next": url_for("kiosk.catalog.home")})
     return set_session_cookie(response, token)
 

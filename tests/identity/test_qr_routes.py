@@ -193,6 +193,7 @@ def test_a_poll_is_one_primary_key_select_and_writes_nothing(app, kiosk_client, 
     assert writes == []
     reads = [s for s in statements if "identity_login_challenge" in s]
     assert len(reads) == 1 and "WHERE identity_login_challenge.id =" in reads[0]
+    assert "JOIN" not in reads[0]  # four columns of one row, not the resident with it
 
 
 # ================================================================== the phone
