@@ -103,6 +103,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     kiosk.register_blueprint(fleet_kiosk.bp)
     kiosk.register_blueprint(identity_kiosk.bp)
     kiosk.register_blueprint(qr_kiosk.bp)  # 扫码登录: the login screen and its poll
+    with app.app_context():  # the waiting kiosks' unchanged polls get their 304 below Flask
+        app.wsgi_app = qr_kiosk.NotModifiedFastPath(app.wsgi_app, extensions.db.engine)
     kiosk.register_blueprint(catalog_kiosk.bp)
     app.register_blueprint(kiosk)
 

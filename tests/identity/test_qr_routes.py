@@ -169,14 +169,7 @@ def test_poll_of_an_expired_code_says_expired_without_writing(kiosk_client, show
     assert challenge(db, challenge_id).state == "pending"  # the deadline says so; no write needed
 
 
-def test_a_poll_is_one_primary_key_select_and_writes_nothing(app, kiosk_client, shown, db, make_resident):
-    """The kiosk's own gate reads the kiosk by its credential; the poll reads the challenge by
-    its id; no INSERT or UPDATE, not even of a kiosk session (a poll is not activity)."""
-    poll, challenge_id, _, _ = open_login(kiosk_client, shown)
-    _, token = sessions.start(db.session, channel="kiosk", idle_seconds=300, absolute_seconds=900,
-                              resident=make_resident(), kiosk_id=kiosk_client.kiosk.id, actor=SYSTEM)
-    db.session.commit()
-    kiosk_client.set_cookie("kiosk_session", token, path="/kiosk")
+def _statements(app, db, request) -> list[str]:
     statements: list[str] = []
 
     def log(conn, cursor, statement, *args):
@@ -186,14 +179,63 @@ def test_a_poll_is_one_primary_key_select_and_writes_nothing(app, kiosk_client, 
         engine = db.engine
     sa.event.listen(engine, "before_cursor_execute", log)
     try:
-        assert kiosk_client.get(poll).status_code == 200
+        request()
     finally:
         sa.event.remove(engine, "before_cursor_execute", log)
-    writes = [s for s in statements if s.split()[0].upper() in ("INSERT", "UPDATE", "DELETE")]
-    assert writes == []
-    reads = [s for s in statements if "identity_login_challenge" in s]
+    return statements
+
+
+def test_a_poll_reads_one_row_and_writes_nothing(app, kiosk_client, shown, db, make_resident):
+    """The unchanged poll (304) is one SELECT joining the kiosk, by its credential, to the
+    challenge by id, below Flask; a poll that finds news reads the challenge by id after the
+    kiosk's gate. Neither writes, not even the kiosk session (a poll is not activity)."""
+    poll, challenge_id, _, _ = open_login(kiosk_client, shown)
+    _, token = sessions.start(db.session, channel="kiosk", idle_seconds=300, absolute_seconds=900,
+                              resident=make_resident(), kiosk_id=kiosk_client.kiosk.id, actor=SYSTEM)
+    db.session.commit()
+    kiosk_client.set_cookie("kiosk_session", token, path="/kiosk")
+    answers = []
+    full = _statements(app, db, lambda: answers.append(kiosk_client.get(poll)))
+    etag = answers[0].headers["ETag"]
+    unchanged = _statements(app, db, lambda: answers.append(kiosk_client.get(poll, headers={"If-None-Match": etag})))
+    assert [a.status_code for a in answers] == [200, 304]
+    assert answers[1].headers["ETag"] == etag and answers[1].headers["Cache-Control"] == "no-cache"
+    for statements in (full, unchanged):
+        assert [s for s in statements if s.split()[0].upper() in ("INSERT", "UPDATE", "DELETE")] == []
+    reads = [s for s in full if "identity_login_challenge" in s]
     assert len(reads) == 1 and "WHERE identity_login_challenge.id =" in reads[0]
     assert "JOIN" not in reads[0]  # four columns of one row, not the resident with it
+    assert len(unchanged) == 1 and "JOIN fleet_kiosk" in unchanged[0] and "credential_hash" in unchanged[0]
+
+
+@pytest.mark.parametrize("case", ["other kiosk", "no credential", "scanned", "confirmed", "expired", "maintenance"])
+def test_the_304_shortcut_answers_only_an_unchanged_live_challenge_of_this_kiosk(app, kiosk_client, shown, db,
+                                                                               make_kiosk, make_resident, case):
+    poll, challenge_id, phone_path, _ = open_login(kiosk_client, shown)
+    etag = kiosk_client.get(poll).headers["ETag"]
+    asking = kiosk_client
+    if case == "other kiosk":
+        asking = app.test_client()
+        asking.set_cookie("kiosk_credential", make_kiosk()[1])
+    elif case == "no credential":
+        asking = app.test_client()
+    elif case in ("scanned", "confirmed"):
+        handset = phone(app, make_resident())
+        handset.get(phone_path)
+        if case == "confirmed":
+            handset.post(phone_path + "/confirm")
+    elif case == "expired":
+        age(db, challenge_id)
+    elif case == "maintenance":
+        kiosk = db.session.get(type(kiosk_client.kiosk), kiosk_client.kiosk.id)
+        kiosk.maintenance = True
+        db.session.commit()
+    answer = asking.get(poll, headers={"If-None-Match": etag})
+    expected = {"other kiosk": (404, "unknown"), "no credential": (302, None), "scanned": (200, "scanned"),
+                "confirmed": (200, "consumed"), "expired": (200, "expired"), "maintenance": (503, None)}[case]
+    assert answer.status_code == expected[0]
+    if expected[1]:
+        assert answer.json["state"] == expected[1]
 
 
 # ================================================================== the phone
