@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy as sa
 
 from .browser_support import BANK, COMMUNITY, POST_OFFICE, SCREENS, SITE, enrol, expect
 
@@ -93,7 +94,7 @@ def test_not_me_on_the_phone_makes_the_kiosk_show_a_new_code(new_page, live_serv
 @pytest.mark.parametrize("profile", [POST_OFFICE, BANK, COMMUNITY])
 def test_the_entry_and_the_login_screen_fit_each_profile(new_page, live_server, kiosk_app, profile, screenshot_dir):
     page = new_page(kiosk=enrol(kiosk_app, profile))
-    width, height = SCREENS[profile]["width"], SCREENS[profile]["height"]
+    width = SCREENS[profile]["width"]
     page.goto(live_server("/kiosk/"))
     entry = page.locator("#qr-login-entry").bounding_box()
     assert entry["x"] >= 0 and entry["x"] + entry["width"] <= width and entry["height"] >= 64  # a large target
@@ -106,3 +107,25 @@ def test_the_entry_and_the_login_screen_fit_each_profile(new_page, live_server, 
         assert box["y"] + box["height"] <= bottom and box["x"] + box["width"] <= width, element  # all in sight
     assert page.evaluate("() => document.documentElement.scrollWidth") <= width
     page.screenshot(path=str(screenshot_dir / f"qr-login-screen-{profile}.png"))
+
+
+def test_the_screen_shows_a_new_code_before_the_old_one_expires(new_page, live_server, kiosk_app, qr_kiosk):
+    """Time in the page is Playwright's fake clock: after 105 s of the code's 120 the screen
+    fetches a new one (another URL, another challenge); the old one has expired on the server."""
+    from kiosk_backend.extensions import db
+    from kiosk_backend.identity.models import LoginChallenge
+
+    kiosk = new_page(kiosk=qr_kiosk)
+    kiosk.clock.install()
+    kiosk.goto(live_server("/kiosk/login"))
+    first = kiosk.locator("#qr-login-code").get_attribute("data-phone-url")
+    expect(kiosk.locator("#qr-countdown")).to_have_text("105 秒后更换二维码")
+    kiosk.clock.run_for(60_000)
+    expect(kiosk.locator("#qr-countdown")).to_have_text("45 秒后更换二维码")
+    kiosk.clock.run_for(46_000)
+    expect(kiosk.locator("#qr-login-code")).not_to_have_attribute("data-phone-url", first)
+    with kiosk_app.app_context():
+        states = db.session.scalars(sa.select(LoginChallenge.state).where(LoginChallenge.kiosk_id == qr_kiosk.id)
+                                    .order_by(LoginChallenge.id)).all()
+        db.session.remove()
+    assert states == ["expired", "pending"]

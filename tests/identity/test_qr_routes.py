@@ -94,7 +94,7 @@ def test_the_login_screen_shows_a_qr_of_the_public_url_the_match_code_and_a_coun
     assert f'data-phone-url="{shown[-1]}"' in html
     assert f'<p class="qr-match" id="qr-match" aria-describedby="qr-match-hint">{row.match_code}</p>' in html
     assert 'data-expires-in="120"' in html and 'data-refresh-after="105"' in html and 'data-poll-ms="500"' in html
-    assert "120 秒后更换二维码" in html
+    assert "105 秒后更换二维码" in html  # a new code 15 s before this one expires
     assert "<script>" not in html and "style=" not in html  # CSP: no inline script or style
 
 
