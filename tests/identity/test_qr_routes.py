@@ -104,6 +104,17 @@ def test_a_new_screen_expires_the_code_before(kiosk_client, shown, db):
     assert (challenge(db, first).state, challenge(db, second).state) == ("expired", "pending")
 
 
+def test_a_kiosk_with_someone_logged_in_goes_home_instead(kiosk_client, db, make_resident):
+    _, token = sessions.start(db.session, channel="kiosk", idle_seconds=300, absolute_seconds=900,
+                              resident=make_resident(), kiosk_id=kiosk_client.kiosk.id, actor=SYSTEM)
+    db.session.commit()
+    kiosk_client.set_cookie("kiosk_session", token, path="/kiosk")
+    assert 'id="qr-login-entry"' not in kiosk_client.get("/kiosk/").get_data(as_text=True)
+    answer = kiosk_client.get("/kiosk/login")
+    assert answer.status_code == 302 and answer.headers["Location"] == "/kiosk/"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(LoginChallenge)) == 0
+
+
 def test_the_login_screen_needs_an_authorized_kiosk(app, make_kiosk):
     _, credential = make_kiosk(authorized=False)
     client = app.test_client()
