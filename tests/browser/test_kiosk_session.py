@@ -242,3 +242,16 @@ def test_the_logged_in_top_bar_fits_every_screen_and_is_accessible(new_page, liv
         assert min(kb["width"], kb["height"]) >= (60 if elder else 44)
     assert not _blocking_violations(axe, page)
     page.screenshot(path=str(screenshot_dir / f"kiosk-staff-login-{profile}-{lang}.png"))
+
+
+@pytest.mark.parametrize("logged_in", [True, False])
+def test_the_heartbeat_reports_a_login_on_the_home_screen_as_in_use(new_page, live_server, kiosk_app,
+                                                                       session_kiosk, logged_in):
+    """The console's "有居民正在使用" comes from the heartbeat's session_active: a resident who
+    is logged in and back on the home screen is still using the kiosk; an empty home is not."""
+    page = new_page(PORTRAIT, kiosk=session_kiosk)
+    if logged_in:
+        add_session_cookie(page, start_session(kiosk_app, session_kiosk)[1])
+    with page.expect_request(lambda request: request.url.endswith("/api/v1/kiosk/heartbeat")) as beat:
+        page.goto(live_server("/kiosk/"))
+    assert beat.value.post_data_json["session_active"] is logged_in

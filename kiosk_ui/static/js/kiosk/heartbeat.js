@@ -6,7 +6,9 @@ export function setupHeartbeat(body = document.body) {
   const url = body.dataset.heartbeatUrl;
   if (!url) return; // not an authorized kiosk (activation, waiting screens)
   const onMaintenance = body.classList.contains("page-maintenance");
-  const sessionActive = () => !body.classList.contains("page-home") && !onMaintenance;
+  // Someone is using the kiosk: logged in (on any screen), or away from the home screen.
+  const sessionActive = () => (body.dataset.session === "1" || !body.classList.contains("page-home"))
+    && !onMaintenance;
   const post = (target, payload) => fetch(target, {
     method: "POST", credentials: "same-origin", cache: "no-store",
     headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload || {}),
