@@ -22,6 +22,7 @@ from ..core.actors import Actor
 from ..core.clock import utcnow
 from ..core.tokens import new_token, token_hash
 from .models import Resident, ResidentSession, StaffUser
+from .residents import mask_name
 
 CHANNELS = ("kiosk", "mobile", "api")
 
@@ -148,10 +149,11 @@ def end_overdue(session: Session, *, actor: Actor, now=utcnow, limit: int = 500)
 
 
 def principal(record: ResidentSession) -> Actor:
-    """The actor a session acts as: its resident, or its staff member."""
+    """The actor a session acts as: its resident (by masked name: an actor's name may be
+    shown or logged), or its staff member."""
     if record.resident_id is not None:
-        return actors.Actor(actors.ActorKind.RESIDENT, str(record.resident_id),
-                            record.resident.name if record.resident else str(record.resident_id), record.ip)
+        name = mask_name(record.resident.name) if record.resident else str(record.resident_id)
+        return actors.Actor(actors.ActorKind.RESIDENT, str(record.resident_id), name, record.ip)
     return actors.staff(record.staff.username, name=record.staff.display_name, ip=record.ip)
 
 

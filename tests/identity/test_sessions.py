@@ -94,6 +94,13 @@ def test_the_sweep_ends_sessions_nobody_came_back_to(db, clock, make_resident, m
     assert sessions.end_overdue(db.session, actor=SYSTEM, now=clock) == 0
 
 
+def test_a_residents_session_acts_as_the_resident_under_a_masked_name(db, clock, make_resident, make_kiosk):
+    resident, (kiosk, _) = make_resident("欧阳娜娜"), make_kiosk()
+    record, _ = start(db, clock, resident, kiosk=kiosk)
+    actor = sessions.principal(record)
+    assert (actor.label, actor.name) == (f"resident:{resident.id}", "欧**娜")
+
+
 def test_a_deactivated_staff_members_session_ends(db, clock, make_staff, make_kiosk):
     helper, (kiosk, _) = make_staff("zhou", role="helper"), make_kiosk()
     record, token = start(db, clock, staff=helper, kiosk=kiosk)
