@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from ..core import tasks
 from ..core.actors import SYSTEM
 from ..core.clock import utcnow
-from . import sessions, throttle
+from . import qr_login, sessions, throttle
 from .models import AdminSession
 
 KEEP_ENDED_SESSIONS = timedelta(days=1)
@@ -45,3 +45,10 @@ def end_overdue_sessions(session: Session, config: Mapping[str, Any]) -> int:
     no request looked up since (a kiosk switched off mid-session, a phone put away): each
     ends once, audited ``identity.session.end`` with its reason, as the system."""
     return sessions.end_overdue(session, actor=SYSTEM)
+
+
+@tasks.periodic("identity.expired_challenges", every=timedelta(minutes=1))
+def expire_login_challenges(session: Session, config: Mapping[str, Any]) -> int:
+    """Mark QR login challenges past their deadline expired (the services already refuse
+    them; this keeps the table, the audit log and the console's counts honest)."""
+    return qr_login.expire_due(session, actor=SYSTEM)

@@ -85,3 +85,23 @@ def test_the_periodic_job_ends_overdue_resident_sessions_every_minute(db, make_r
     assert reasons == {live.id: None, idle.id: "idle"}
     ends = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "identity.session.end")).all()
     assert [(entry.actor, entry.details["reason"]) for entry in ends] == [("system:system", "idle")]
+
+
+def test_the_periodic_job_marks_overdue_login_challenges_expired_every_minute(db, make_kiosk):
+    from kiosk_backend.core import tasks
+    from kiosk_backend.core.actors import SYSTEM
+    from kiosk_backend.identity import qr_login
+    from kiosk_backend.identity.models import LoginChallenge
+
+    job = tasks.periodic_jobs()["identity.expired_challenges"]
+    assert job.every == timedelta(minutes=1)
+    (old_kiosk, _), (new_kiosk, _) = make_kiosk(), make_kiosk()
+    old, _ = qr_login.create_challenge(db.session, kiosk=old_kiosk, actor=SYSTEM,
+                                    now=lambda: utcnow() - timedelta(minutes=5))
+    new, _ = qr_login.create_challenge(db.session, kiosk=new_kiosk, actor=SYSTEM)
+    db.session.commit()
+    assert jobs.expire_login_challenges(db.session, {}) == 1
+    db.session.commit()
+    assert jobs.expire_login_challenges(db.session, {}) == 0
+    states = dict(db.session.execute(sa.select(LoginChallenge.id, LoginChallenge.state)).all())
+    assert states == {old.id: "expired", new.id: "pending"}
