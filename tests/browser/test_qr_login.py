@@ -129,3 +129,61 @@ def test_the_screen_shows_a_new_code_before_the_old_one_expires(new_page, live_s
                                     .order_by(LoginChallenge.id)).all()
         db.session.remove()
     assert states == ["expired", "pending"]
+
+
+def test_a_qr_login_extended_once_then_left_idle_ends_with_nothing_of_the_resident_left(
+        new_page, live_server, kiosk_app, screenshot_dir):
+    """The whole visit, in two contexts: the kiosk shows the code, the phone confirms, the kiosk
+    greets the resident; the idle warning comes, 继续办理 once, then nobody: the session ends
+    on the server (idle) and the kiosk is home with nothing of the resident in the page, its
+    storage or its cookies. The kiosk's page runs on Playwright's fake clock (flowing normally
+    until the test moves it on); the kiosk's idle time is 5 s with a 20 s countdown."""
+    from kiosk_backend.extensions import db
+    from kiosk_backend.identity.models import ResidentSession
+
+    from .test_idle import IDLE_MS, WARNING_S
+
+    idle_kiosk = enrol(kiosk_app, settings={"idle_timeout_seconds": IDLE_MS // 1000, "idle_warning_seconds": WARNING_S})
+    kiosk = new_page(kiosk=idle_kiosk)
+    kiosk.clock.install()
+    url, _ = open_login_screen(kiosk, live_server)
+    phone = new_page(PHONE, kiosk=None)
+    phone_logs_in_and_opens(phone, url)
+    phone.locator("#qr-confirm").click()
+    expect(kiosk).to_have_url(live_server("/kiosk/"))
+    greeting = kiosk.locator(".session-who")
+    expect(greeting).to_contain_text("您好，")
+    masked = greeting.inner_text().split("，", 1)[1].strip()
+    assert "*" in masked  # the masked name, never the full one
+    kiosk.evaluate("sessionStorage.setItem('draft', 'x'); localStorage.setItem('last', 'y')")
+
+    def session_row():
+        with kiosk_app.app_context():
+            row = db.session.scalar(sa.select(ResidentSession).where(ResidentSession.kiosk_id == idle_kiosk.id))
+            state = (row.last_seen_at, row.ended_at, row.end_reason)
+            db.session.remove()
+        return state
+
+    kiosk.clock.pause_at(kiosk.evaluate("Date.now()") / 1000 + 1)
+    kiosk.keyboard.press("Shift")  # activity: the idle timer starts at the paused time
+    kiosk.clock.run_for(IDLE_MS + 100)
+    expect(kiosk.get_by_role("alertdialog")).to_be_visible()
+    seen_before, ended, _ = session_row()
+    with kiosk.expect_response(lambda r: r.url.endswith("/kiosk/session/extend")) as extended:
+        kiosk.get_by_role("button", name="继续办理").click()
+    assert extended.value.json()["live"] is True
+    seen_after, ended, _ = session_row()
+    assert ended is None and seen_after > seen_before
+
+    kiosk.clock.run_for(IDLE_MS + 100)
+    expect(kiosk.locator("#idle-overlay")).to_be_visible()
+    with kiosk.expect_navigation(url=re.compile(r"/kiosk/\?signed_out=1$")):
+        kiosk.clock.run_for(WARNING_S * 1000 + 100)
+    _, ended, reason = session_row()
+    assert ended is not None and reason == "idle"
+    assert masked not in kiosk.content()
+    expect(kiosk.locator(".session-bar")).to_have_count(0)
+    assert kiosk.evaluate("sessionStorage.length + localStorage.length") == 0
+    names = {c["name"] for c in kiosk.context.cookies()}
+    assert "kiosk_session" not in names and "kiosk_credential" in names
+    kiosk.screenshot(path=str(screenshot_dir / "qr-login-kiosk-after-idle-end.png"))
