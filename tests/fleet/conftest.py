@@ -3,9 +3,9 @@ written so far, and running work in several threads at once. Shared fixtures (cl
 sites, kiosks, staff, the logged-in console) are in tests/conftest.py."""
 from __future__ import annotations
 
-import threading
-
 import sqlalchemy as sa
+
+from tests.races import run_in_threads  # noqa: F401 - imported from here by the fleet's race tests
 
 
 def new_code(db, site, **kw):
@@ -33,31 +33,3 @@ def actions(db):
     from kiosk_backend.core.audit import AuditEntry
 
     return [e.action for e in db.session.scalars(sa.select(AuditEntry).order_by(AuditEntry.id))]
-
-
-def run_in_threads(app, count: int, work):
-    """Run ``work(i)`` in ``count`` threads at once, each with its own app context and
-    database session; returns the results (or exceptions) in order."""
-    from kiosk_backend.extensions import db
-
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def target(i):
-        with app.app_context():
-            try:
-                barrier.wait(timeout=10)
-                results[i] = work(i)
-            except Exception as exc:  # reported to the test
-                db.session.rollback()
-                results[i] = exc
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a thread hung"
-    return results

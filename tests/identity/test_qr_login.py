@@ -4,7 +4,6 @@ decides; 50 concurrent confirms and 50 concurrent consumes, exactly one wins (SQ
 PostgreSQL). Times come from a settable clock."""
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -17,6 +16,7 @@ from kiosk_backend.core.states import IllegalTransition
 from kiosk_backend.identity import qr_login, sessions
 from kiosk_backend.identity.models import LoginChallenge, ResidentSession
 from kiosk_backend.identity.qr_login import CHALLENGE, ChallengeGone, ChallengeState
+from tests.races import run_in_threads
 
 S = ChallengeState
 
@@ -332,30 +332,7 @@ def _race(race_app, work):
     """Run ``work(i)`` in THREADS threads released at once, each in its own app context
     (so its own database session), committing what it did; returns each one's result or
     exception."""
-    from kiosk_backend.extensions import db
-
-    barrier = threading.Barrier(THREADS)
-    results: list = [None] * THREADS
-
-    def run(i):
-        with race_app.app_context():
-            try:
-                barrier.wait(timeout=30)
-                results[i] = work(i)
-                db.session.commit()
-            except Exception as exc:  # reported to the test
-                db.session.rollback()
-                results[i] = exc
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=180)
-    assert not any(t.is_alive() for t in threads), "a thread hung"
-    return results
+    return run_in_threads(race_app, THREADS, work, commit=True, timeout=180)
 
 
 def _confirmed_ready(race_app, *, confirmed: bool):
