@@ -98,6 +98,13 @@ def test_the_login_screen_shows_a_qr_of_the_public_url_the_match_code_and_a_coun
     assert "<script>" not in html and "style=" not in html  # CSP: no inline script or style
 
 
+@pytest.mark.parametrize("demo", [True, False])
+def test_only_the_demo_spells_the_phone_address_out_for_a_second_browser(app, kiosk_client, shown, monkeypatch, demo):
+    monkeypatch.setitem(app.config, "KIOSK_DEMO", demo)
+    *_, html = open_login(kiosk_client, shown)
+    assert (f'<span class="qr-demo-url">{shown[-1]}</span>' in html) is demo
+
+
 def test_a_new_screen_expires_the_code_before(kiosk_client, shown, db):
     _, first, _, _ = open_login(kiosk_client, shown)
     _, second, _, _ = open_login(kiosk_client, shown)
