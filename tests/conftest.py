@@ -102,10 +102,27 @@ class BufferedClient(FlaskClient):
         return response
 
 
+# Every app the tests built, oldest first (see _release_connections).
+_MADE_APPS: list = []
+
+
+@pytest.fixture(autouse=True)
+def _release_connections():
+    """Close the pooled connections of the apps a test built once the test is over (their
+    engines stay usable and connect again if a later test uses them). Without it every app
+    a test builds keeps its idle connections to the end of the run, and a PostgreSQL run
+    that builds dozens of apps runs out of server connections ("too many clients")."""
+    before = len(_MADE_APPS)
+    yield
+    for app in _MADE_APPS[before:]:
+        with app.app_context():
+            _db.engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def make_app(databases, tmp_path_factory):
     """Build an app on a new scratch database: ``make_app(KIOSK_IDLE_SECONDS=5)``."""
-    made = []
+    made = _MADE_APPS
 
     def _make(create_schema: bool = True, **config):
         url = config.pop("DATABASE_URL", None) or databases.new_url()
