@@ -245,3 +245,17 @@ def test_the_tablet_without_a_printer_offers_the_qr_code_instead(new_page, live_
     expect(page.locator("nav.bottombar").get_by_role("link", name="首页")).to_be_visible()  # the kiosk's frame
     assert page.evaluate("window.__prints") == 0
     page.screenshot(path=str(screenshot_dir / "print-no-printer-tablet.png"))
+
+
+def test_keys_and_quick_words_are_usable_only_once_the_keyboard_is_wired(new_page, live_server):
+    """Served disabled, enabled by kiosk/keyboard.js: a tap during page load is refused visibly
+    (and Playwright's click waits for it) instead of doing nothing."""
+    page = new_page(kiosk=POST_OFFICE)
+    page.route("**/static/js/kiosk/main.js", lambda route: route.abort())  # the modules never run
+    page.goto(live_server("/kiosk/search"))
+    expect(page.get_by_role("button", name="社保", exact=True)).to_be_disabled()
+    expect(page.locator("#keyboard button[data-key='s']")).to_be_disabled()
+    page.unroute("**/static/js/kiosk/main.js")
+    page.reload()
+    expect(page.get_by_role("button", name="社保", exact=True)).to_be_enabled()
+    expect(page.locator("#keyboard button[data-key='s']")).to_be_enabled()

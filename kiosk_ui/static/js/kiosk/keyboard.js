@@ -14,6 +14,8 @@ export function attachKeyboard(keyboard, input, onChange) {
       input.value = applyKey(input.value, button.dataset);
       onChange();
     });
+    // Served disabled (a tap before this ran would be lost): usable from now on.
+    for (const button of part.querySelectorAll("button[data-key], button[data-word]")) button.disabled = false;
   }
 }
 
