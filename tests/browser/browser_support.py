@@ -51,13 +51,30 @@ GUIDE_CODE = "11369900015623817G4070010100001"
 
 # ------------------------------------------------------------------ helpers for the tests
 
-class LiveServer:
-    """The app on 127.0.0.1:<free port>, served by werkzeug in a daemon thread."""
+def buffered(app):
+    """The app with every response read to the end and closed before werkzeug sends it.
 
-    def __init__(self, app):
+    werkzeug's development server drains the socket before it closes the response; when the
+    browser has already dropped the connection (it navigated away while a script loaded)
+    that read raises and the response, an open static file, is never closed: a
+    ResourceWarning later, in whichever test is running then (warnings are errors here)."""
+    def wsgi(environ, start_response):
+        iterable = app(environ, start_response)
+        try:
+            return [b"".join(iterable)]
+        finally:
+            if hasattr(iterable, "close"):
+                iterable.close()
+    return wsgi
+
+
+class LiveServer:
+    """The app on 127.0.0.1:<port> (a free one by default), served by werkzeug in a daemon thread."""
+
+    def __init__(self, app, port: int = 0):
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise here
         self.app = app
-        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self._server = make_server("127.0.0.1", port, buffered(app), threaded=True)
         self.port = self._server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"live-{self.port}", daemon=True)

@@ -5,7 +5,6 @@ navigation fails."""
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
 
@@ -82,15 +81,7 @@ def test_a_stopped_server_shows_the_notice_and_navigation_gets_the_offline_page(
 def _serve_on(app, port: int) -> LiveServer:
     """The app on a given port again (the kiosk's origin, so its cookie and service worker
     still apply): a backend coming back after an outage."""
-    from werkzeug.serving import make_server
-
-    server = LiveServer.__new__(LiveServer)
-    server.app = app
-    server._server = make_server("127.0.0.1", port, app, threaded=True)
-    server.port, server.url = port, f"http://127.0.0.1:{port}"
-    server._thread = threading.Thread(target=server._server.serve_forever, name=f"live-{port}", daemon=True)
-    server._thread.start()
-    return server
+    return LiveServer(app, port=port)
 
 
 def test_the_offline_page_keeps_the_kiosk_and_recovers_by_itself(new_page, kiosk_app, kiosks, screenshot_dir):
