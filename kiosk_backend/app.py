@@ -57,7 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     requests.init_app(app)  # one commit per request (below 400 commit, else roll back); runs first
     from .core import jobs_admin, tasks
 
-    tasks.init_app(app, jobs=("fleet.jobs", "identity.jobs"))  # outbox relay, task queue (Huey), periodic jobs
+    tasks.init_app(app, jobs=("fleet.jobs", "identity.jobs", "applications.jobs"))  # outbox relay, task queue (Huey), periodic jobs
 
     from .core import (
         health,
@@ -84,6 +84,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .identity import qr_api
 
     extensions.api.register_blueprint(qr_api.blp)  # the mini-app's QR login at a kiosk: scan, confirm, deny
+    from .applications import api as applications_api
+    from .applications import department_api
+
+    extensions.api.register_blueprint(applications_api.blp)  # the mini-app: my applications, lookup
+    extensions.api.register_blueprint(department_api.blp)  # departments' signed requests: create, events
 
     # Kiosk touch screens (/kiosk): only enrolled, authorized kiosks get past the gate.
     from .catalog import kiosk as catalog_kiosk
@@ -106,6 +111,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     with app.app_context():  # the waiting kiosks' unchanged polls get their 304 below Flask
         app.wsgi_app = qr_kiosk.NotModifiedFastPath(app.wsgi_app, extensions.db.engine)
     kiosk.register_blueprint(catalog_kiosk.bp)
+    from .applications import kiosk as applications_kiosk
+
+    kiosk.register_blueprint(applications_kiosk.bp)  # 办件进度: lookup, my applications, receipts
     app.register_blueprint(kiosk)
 
     # Admin console (/admin): server-side staff sessions, CSRF, roles.
@@ -122,6 +130,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     console.register_blueprint(fleet_admin.bp)
     console.register_blueprint(catalog_admin.bp)
     console.register_blueprint(jobs_admin.bp)
+    from .applications import admin as applications_admin
+    from .core import calendar_admin
+
+    console.register_blueprint(applications_admin.bp)  # applications, overdue, department clients
+    console.register_blueprint(calendar_admin.bp)  # the working-day calendar (holiday arrangements)
     app.register_blueprint(console)
 
     # Phone pages (/m): a resident's server-side session (cookie resident_session) when logged in.
@@ -133,6 +146,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     mobile.register_blueprint(identity_mobile.bp)
     mobile.register_blueprint(qr_mobile.bp)  # a kiosk's QR login code opened on the phone
     mobile.register_blueprint(catalog_mobile.bp)
+    from .applications import mobile as applications_mobile
+
+    mobile.register_blueprint(applications_mobile.bp)  # /m/applications: mine, and one by number
     app.register_blueprint(mobile)
 
     app.add_url_rule("/", "root", lambda: redirect(url_for("kiosk.catalog.home")))

@@ -358,12 +358,73 @@ def make_resident(db):
     made = iter(range(1, 10**6))
 
     def _make(name: str = "张三", *, provider: str = "demo", subject: str | None = None,
-              id_number_masked: str = "1101**********002X", phone_masked: str = "138****8000"):
+              id_number_masked: str = "1101**********002X", phone_masked: str = "138****8000",
+              id_number: str | None = None):
+        from kiosk_backend.identity import residents
+
         resident = Resident(provider=provider, subject=subject or f"subject-{next(made)}", name=name,
                             id_number_masked=id_number_masked, phone_masked=phone_masked)
+        if id_number:  # then "my applications" finds the applications made with this ID number
+            resident.id_number_hash = residents.keyed_hash("id", id_number)
+            resident.id_number_masked = residents.mask_id_number(id_number)
         db.session.add(resident)
         db.session.commit()
         return resident
+
+    return _make
+
+
+# The path of events that brings a new application to each state (applications/states.py).
+APPLICATION_PATHS = {
+    "received": [],
+    "accepted": [("accept", {})],
+    "not_accepted": [("refuse", {"reason": "不属于本机关职权范围"})],
+    "supplement_requested": [("request_supplement", {"missing": ("户口簿原件",)})],
+    "supplemented": [("request_supplement", {"missing": ("户口簿原件",)}), ("supplement", {})],
+    "in_progress": [("accept", {}), ("start", {})],
+    "special_procedure": [("accept", {}), ("start", {}), ("suspend", {"reason": "现场核查"})],
+    "concluded": [("accept", {}), ("start", {}), ("conclude", {"outcome": "approved"})],
+    "delivered": [("accept", {}), ("start", {}), ("conclude", {"outcome": "approved"}),
+                  ("deliver", {"delivery": "window"})],
+    "rated": [("accept", {}), ("start", {}), ("conclude", {"outcome": "approved"}),
+              ("deliver", {"delivery": "window"}), ("rate", {})],
+}
+APPLICANT_ID = "11010519491231002X"
+APPLICANT_PHONE = "13800138000"
+
+
+@pytest.fixture
+def make_application(db):
+    """``make_application(state="in_progress", number=..., id_number=..., phone=...)``: an
+    application created and moved through applications.services with the shipped calendar.
+    Events start on ``received_at`` (default Monday 2 March 2026, 09:00 CST) a day apart."""
+    from kiosk_backend.applications import services
+    from kiosk_backend.core.workdays import Calendar
+
+    made = iter(range(1, 10**6))
+    calendar = Calendar.shipped()
+
+    def _make(state: str = "received", *, number: str | None = None, name: str = "张三",
+              id_number: str | None = APPLICANT_ID, phone: str | None = APPLICANT_PHONE,
+              received_at: datetime | None = None, promise_days: int = 20, promise_unit: str = "工作日",
+              mode: str = "local", item_name: str = "居民身份证换领", task_code: str = "TEST-ITEM",
+              handling_org: str = "九江市公安局", handling_region: str = "360400",
+              receiving_org: str = "九江市政务服务中心", receiving_region: str = "360400", client=None):
+        start = received_at or datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+        data = services.NewApplication(
+            number=number or f"TEST{next(made):08d}", task_code=task_code, item_name=item_name, mode=mode,
+            applicant=services.Applicant(name=name, id_number=id_number, phone=phone),
+            receiving_org=receiving_org, receiving_region=receiving_region, handling_org=handling_org,
+            handling_region=handling_region, received_at=start, promise_days=promise_days,
+            promise_unit=promise_unit)
+        application, _ = services.create_application(db.session, data, actor="system", actor_name=receiving_org,
+                                                     client=client)
+        for step, (action, details) in enumerate(APPLICATION_PATHS[state], start=1):
+            services.apply_event(db.session, application.number,
+                                 services.NewEvent(action=action, occurred_at=start + timedelta(days=step), **details),
+                                 actor="system", actor_name=handling_org, client=client, calendar=calendar)
+        db.session.commit()
+        return application
 
     return _make
 

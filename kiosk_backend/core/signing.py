@@ -139,7 +139,7 @@ def sign(secret: str | bytes, *, key_id: str, method: str, path: str, query=None
 # ---------------------------------------------------------------- receiving
 
 def verify(session: Session, *, method: str, path: str, query, headers: Mapping[str, str], body: bytes,
-           secret_for: Callable[[str], str | bytes | None], now: Callable[[], datetime] = utcnow,
+           secret_for: Callable[[str], str | bytes | Iterable[str | bytes] | None], now: Callable[[], datetime] = utcnow,
            window: int = WINDOW_SECONDS) -> Verified:
     """Check a signed request and consume its nonce (in ``session``; the caller commits).
 
@@ -170,9 +170,14 @@ def verify(session: Session, *, method: str, path: str, query, headers: Mapping[
             f"The request timestamp is more than {window} s from the server's clock; check the sender's clock.",
             f"请求时间戳与服务器时间相差超过 {window} 秒，请校准发送方时钟。")
 
-    expected = signature(secret, canonical_string(method=method, path=path, query=query, timestamp=timestamp,
-                                                  nonce=nonce, body=body))
-    if not hmac.compare_digest(expected.encode(), sent.lower().encode()):
+    # A partner rotating its secret signs with the new one while we still accept the old one
+    # for a while: ``secret_for`` may give several, and any of them may match.
+    message = canonical_string(method=method, path=path, query=query, timestamp=timestamp, nonce=nonce, body=body)
+    candidates = [secret] if isinstance(secret, (str, bytes)) else list(secret)
+    matched = False
+    for candidate in candidates:
+        matched |= hmac.compare_digest(signature(candidate, message).encode(), sent.lower().encode())
+    if not matched:
         raise SignatureRejected("bad_signature", "The signature does not match the request.", "签名与请求内容不符。")
 
     # Checked last, so that only correctly signed requests can write nonces.

@@ -134,25 +134,40 @@ def keyed_hash(kind: str, value: str, *, keys: DataKeys | None = None) -> str:
     return hmac.new(keys.hash_key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
-def encrypt_phone(number: str, *, keys: DataKeys | None = None) -> str:
-    """``v1.<base64url(nonce | AES-GCM ciphertext and tag)>``, bound to the phone column."""
+def seal(value: str, *, purpose: bytes, keys: DataKeys | None = None) -> str:
+    """``v1.<base64url(nonce | AES-GCM ciphertext and tag)>`` of ``value``, bound to ``purpose``
+    (the column it is stored in): a value sealed for one column does not open as another's."""
     keys = keys or data_keys()
     nonce = os.urandom(12)
-    sealed = AESGCM(keys.encryption_key).encrypt(nonce, number.encode(), _PHONE_AAD)
+    sealed = AESGCM(keys.encryption_key).encrypt(nonce, value.encode(), purpose)
     return f"{_CIPHER_VERSION}." + base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+
+
+def unseal(stored: str, *, purpose: bytes, keys: DataKeys | None = None) -> str:
+    """The clear value of :func:`seal`'s output; raises ValueError for a value that was not
+    sealed with this key for this purpose (tampered, moved, or another deployment's)."""
+    keys = keys or data_keys()
+    version, _, body = (stored or "").partition(".")
+    if version != _CIPHER_VERSION or not body:
+        raise ValueError("not a sealed value")
+    try:
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        return AESGCM(keys.encryption_key).decrypt(raw[:12], raw[12:], purpose).decode()
+    except (InvalidTag, ValueError):
+        raise ValueError("the value was not sealed with this key for this purpose") from None
+
+
+def encrypt_phone(number: str, *, keys: DataKeys | None = None) -> str:
+    """The phone number sealed for the phone columns (:func:`seal`)."""
+    return seal(number, purpose=_PHONE_AAD, keys=keys)
 
 
 def decrypt_phone(stored: str, *, keys: DataKeys | None = None) -> str:
     """The clear number of :func:`encrypt_phone`'s output; raises ValueError for a value
     that was not sealed with this key (tampered, or another deployment's)."""
-    keys = keys or data_keys()
-    version, _, body = (stored or "").partition(".")
-    if version != _CIPHER_VERSION or not body:
-        raise ValueError("not an encrypted phone number")
-    raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
     try:
-        return AESGCM(keys.encryption_key).decrypt(raw[:12], raw[12:], _PHONE_AAD).decode()
-    except InvalidTag:
+        return unseal(stored, purpose=_PHONE_AAD, keys=keys)
+    except ValueError:
         raise ValueError("the phone number was not encrypted with this key") from None
 
 

@@ -1,0 +1,6 @@
+"""Phone pages for applications (/m/applications)."""
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("applications", __name__)

@@ -1,0 +1,135 @@
+"""The life cycle of an application (办件) as one pure transition table.
+
+DOMAIN.md: 已接件 → 已受理 | 不予受理 → (补正 loop: 待补正 → 已补正) → 办理中 → (特别程序: the clock
+stops, then resumes) → 办结 (准予 / 不予) → 结果送达 (窗口领取 | 邮寄 | 网络送达) → 已评价.
+
+Departments (and staff) move an application with *actions*; each action is allowed from a
+set of states and leads to one state. :func:`target_of` answers or raises
+:class:`IllegalAction` naming what is allowed instead. The service applies the move with
+one conditional UPDATE (core.states.Lifecycle.advance), so two racing events cannot both
+apply.
+
+补正 (supplement): the receiving window may ask for missing materials before 受理 (the usual
+case, 一次性告知) or while the application is being handled. Waiting for the applicant's
+materials after 受理 stops the clock like 特别程序 does (the time the applicant takes is not the
+authority's), so both are *pauses* of the deadline.
+
+Pure: no Flask, no database.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ..core.states import Lifecycle
+
+
+class State(StrEnum):
+    RECEIVED = "received"                          # 已接件
+    ACCEPTED = "accepted"                          # 已受理
+    NOT_ACCEPTED = "not_accepted"                  # 不予受理
+    SUPPLEMENT_REQUESTED = "supplement_requested"  # 待补正
+    SUPPLEMENTED = "supplemented"                  # 已补正
+    IN_PROGRESS = "in_progress"                    # 办理中
+    SPECIAL_PROCEDURE = "special_procedure"        # 特别程序（暂停计时）
+    CONCLUDED = "concluded"                        # 办结（准予 / 不予）
+    DELIVERED = "delivered"                        # 结果送达
+    RATED = "rated"                                # 已评价
+
+
+class Action(StrEnum):
+    RECEIVE = "receive"                        # the application is created (接件)
+    ACCEPT = "accept"                          # 受理
+    REFUSE = "refuse"                          # 不予受理 (needs a reason)
+    REQUEST_SUPPLEMENT = "request_supplement"  # 一次性告知补正 (needs the missing materials)
+    SUPPLEMENT = "supplement"                  # the applicant handed in what was missing
+    START = "start"                            # 开始办理 / 审查
+    SUSPEND = "suspend"                        # 特别程序 starts: the clock stops (needs a reason)
+    RESUME = "resume"                          # 特别程序 ends: the clock runs again
+    CONCLUDE = "conclude"                      # 办结 (needs the outcome: approved / denied)
+    DELIVER = "deliver"                        # 结果送达 (needs the method: window / post / online)
+    RATE = "rate"                              # 已评价 (the ratings feature records it)
+
+
+class Outcome(StrEnum):
+    APPROVED = "approved"  # 准予
+    DENIED = "denied"      # 不予
+
+
+class Delivery(StrEnum):
+    WINDOW = "window"  # 窗口领取
+    POST = "post"      # 邮寄
+    ONLINE = "online"  # 网络送达
+
+
+class Mode(StrEnum):
+    LOCAL = "local"      # 本地办理
+    ONLINE = "online"    # 全程网办
+    PROXY = "proxy"      # 异地代收代办 (收受分离)
+    JOINT = "joint"      # 多地联办
+
+
+@dataclass(frozen=True)
+class Move:
+    sources: frozenset[State]
+    target: State
+    requires: str | None = None  # the detail the event must carry (reason, missing, outcome, delivery)
+
+
+S = State
+MOVES: dict[Action, Move] = {
+    Action.ACCEPT: Move(frozenset({S.RECEIVED, S.SUPPLEMENTED}), S.ACCEPTED),
+    Action.REFUSE: Move(frozenset({S.RECEIVED, S.SUPPLEMENTED, S.SUPPLEMENT_REQUESTED}), S.NOT_ACCEPTED, "reason"),
+    Action.REQUEST_SUPPLEMENT: Move(frozenset({S.RECEIVED, S.ACCEPTED, S.IN_PROGRESS, S.SUPPLEMENTED}),
+                                    S.SUPPLEMENT_REQUESTED, "missing"),
+    Action.SUPPLEMENT: Move(frozenset({S.SUPPLEMENT_REQUESTED}), S.SUPPLEMENTED),
+    Action.START: Move(frozenset({S.ACCEPTED, S.SUPPLEMENTED}), S.IN_PROGRESS),
+    Action.SUSPEND: Move(frozenset({S.IN_PROGRESS}), S.SPECIAL_PROCEDURE, "reason"),
+    Action.RESUME: Move(frozenset({S.SPECIAL_PROCEDURE}), S.IN_PROGRESS),
+    # 即办件 are concluded straight after 受理.
+    Action.CONCLUDE: Move(frozenset({S.ACCEPTED, S.IN_PROGRESS, S.SUPPLEMENTED}), S.CONCLUDED, "outcome"),
+    Action.DELIVER: Move(frozenset({S.CONCLUDED}), S.DELIVERED, "delivery"),
+    Action.RATE: Move(frozenset({S.CONCLUDED, S.DELIVERED}), S.RATED),
+}
+
+# The table for core.states.Lifecycle.advance: every state and the states it may reach.
+LIFECYCLE = Lifecycle("application", {
+    state: {move.target for move in MOVES.values() if state in move.sources} for state in State
+})
+
+# Still with the authority: the deadline matters (overdue lists, 剩余 N 个工作日).
+OPEN = frozenset({S.RECEIVED, S.ACCEPTED, S.SUPPLEMENT_REQUESTED, S.SUPPLEMENTED, S.IN_PROGRESS,
+                  S.SPECIAL_PROCEDURE})
+FINISHED = frozenset({S.NOT_ACCEPTED, S.CONCLUDED, S.DELIVERED, S.RATED})
+# The clock runs from 受理 and stops in these states (see the module docstring).
+PAUSED = frozenset({S.SPECIAL_PROCEDURE, S.SUPPLEMENT_REQUESTED})
+# Before 受理 there is no deadline yet.
+NOT_YET_ACCEPTED = frozenset({S.RECEIVED})
+
+
+class IllegalAction(ValueError):
+    """``action`` is not allowed in ``state``; ``allowed`` lists the actions that are."""
+
+    def __init__(self, state: State, action: Action) -> None:
+        self.state, self.action = state, action
+        self.allowed = allowed_actions(state)
+        super().__init__(f"{action} is not allowed when the application is {state}")
+
+
+def allowed_actions(state: State) -> list[Action]:
+    return [action for action, move in MOVES.items() if state in move.sources]
+
+
+def target_of(state: State | str, action: Action | str) -> State:
+    """The state ``action`` leads to from ``state``; raises IllegalAction (or ValueError for
+    an unknown state or action name)."""
+    state, action = State(state), Action(action)
+    move = MOVES.get(action)
+    if move is None or state not in move.sources:
+        raise IllegalAction(state, action)
+    return move.target
+
+
+def requirement(action: Action | str) -> str | None:
+    move = MOVES.get(Action(action))
+    return move.requires if move else None
