@@ -12,6 +12,7 @@
 | KIOSK_RATELIMIT_TOKEN_IP, KIOSK_RATELIMIT_TOKEN_RESIDENT | resident logins (ID-token exchange: mini-app API and phone pages) per IP, and per resident after the token is verified | 20/minute;200/hour, 10/minute;50/hour |
 | KIOSK_RATELIMIT_QR_KIOSK | QR login codes a kiosk may show (login screen opens and refreshes) | 20/minute;300/hour |
 | KIOSK_RATELIMIT_QR_RESIDENT, KIOSK_RATELIMIT_QR_IP | QR login scans, confirms and denials (phone pages and mini-app API) per resident, per IP | 20/minute;200/hour, 60/minute |
+| KIOSK_RATELIMIT_LOOKUP_KIOSK, KIOSK_RATELIMIT_LOOKUP_IP, KIOSK_RATELIMIT_LOOKUP_NUMBER | progress lookups without login (number + last 4; kiosk, phone pages and mini-app API share one budget) per kiosk, per IP, per application number | 30/minute;300/hour, 30/minute;300/hour, 5/minute;20/hour |
 | KIOSK_RATELIMIT_STRATEGY | fixed-window, moving-window or sliding-window-counter | fixed-window |
 | KIOSK_RATELIMIT_KEY_PREFIX | prefix of the counters in Redis (deployments sharing a Redis) | kiosk-ratelimit |
 | KIOSK_IDLE_SECONDS | kiosk idle time before the countdown | 120 |
@@ -43,6 +44,7 @@
 | KIOSK_OIDC_ID_NUMBER_CLAIM | the ID-token claim carrying the ID number (name, phone_number are standard) | id_number |
 | KIOSK_PHONE_SESSION_IDLE_SECONDS, KIOSK_PHONE_SESSION_MAX_SECONDS | idle and absolute limits of residents' sessions on the phone pages and in the mini-app | 1800, 43200 |
 | KIOSK_PROXY_COUNT | trusted reverse proxies in front (their X-Forwarded-* are believed) | 0 |
+| KIOSK_CALENDAR_WARN_MONTH | from this month on the console warns that next year's holiday arrangement (放假安排) is not entered yet | 11 |
 """
 from __future__ import annotations
 
@@ -152,6 +154,9 @@ def load_config(instance_path: str | Path, overrides: Mapping[str, Any] | None =
         "KIOSK_RATELIMIT_QR_KIOSK": env.get("KIOSK_RATELIMIT_QR_KIOSK", "20/minute;300/hour"),
         "KIOSK_RATELIMIT_QR_RESIDENT": env.get("KIOSK_RATELIMIT_QR_RESIDENT", "20/minute;200/hour"),
         "KIOSK_RATELIMIT_QR_IP": env.get("KIOSK_RATELIMIT_QR_IP", "60/minute"),
+        "KIOSK_RATELIMIT_LOOKUP_KIOSK": env.get("KIOSK_RATELIMIT_LOOKUP_KIOSK", "30/minute;300/hour"),
+        "KIOSK_RATELIMIT_LOOKUP_IP": env.get("KIOSK_RATELIMIT_LOOKUP_IP", "30/minute;300/hour"),
+        "KIOSK_RATELIMIT_LOOKUP_NUMBER": env.get("KIOSK_RATELIMIT_LOOKUP_NUMBER", "5/minute;20/hour"),
         "RATELIMIT_STRATEGY": env.get("KIOSK_RATELIMIT_STRATEGY", "fixed-window"),
         "RATELIMIT_STORAGE_URI": env.get("KIOSK_REDIS_URL") or "memory://",
         "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": env.get("KIOSK_RATELIMIT_KEY_PREFIX", "kiosk-ratelimit")} if env.get("KIOSK_REDIS_URL") else {},
@@ -162,6 +167,7 @@ def load_config(instance_path: str | Path, overrides: Mapping[str, Any] | None =
         "KIOSK_MAX_JSON_KB": int(env.get("KIOSK_MAX_JSON_KB", 1024)),
         "KIOSK_PROFILE_DIR": env.get("KIOSK_PROFILE_DIR") or str(Path(__file__).resolve().parent.parent / "device_profiles"),
         "KIOSK_OFFLINE_ALERT_MINUTES": int(env.get("KIOSK_OFFLINE_ALERT_MINUTES", 10)),
+        "KIOSK_CALENDAR_WARN_MONTH": int(env.get("KIOSK_CALENDAR_WARN_MONTH", 11)),  # core.calendar_store
         # Background work (core.outbox, core.tasks, `kiosk worker`).
         "KIOSK_JOB_MAX_ATTEMPTS": int(env.get("KIOSK_JOB_MAX_ATTEMPTS", 8)),
         "KIOSK_JOB_BACKOFF_BASE_SECONDS": float(env.get("KIOSK_JOB_BACKOFF_BASE_SECONDS", 10)),

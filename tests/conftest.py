@@ -38,7 +38,7 @@ PG_URL = os.environ.get("KIOSK_TEST_DATABASE_URL")
 # code still runs); tests/core/test_ratelimit.py builds apps with real limits and Redis.
 RELAXED_RATE_LIMITS = {"RATELIMIT_STORAGE_URI": "memory://", **{f"KIOSK_RATELIMIT_{name}": "100000/minute" for name in (
     "LOGIN_USERNAME", "LOGIN_IP", "ENROLMENT_IP", "SEARCH_KIOSK", "SEARCH_IP", "TOKEN_IP", "TOKEN_RESIDENT",
-    "QR_KIOSK", "QR_RESIDENT", "QR_IP")}}
+    "QR_KIOSK", "QR_RESIDENT", "QR_IP", "LOOKUP_KIOSK", "LOOKUP_IP", "LOOKUP_NUMBER")}}
 
 
 def pytest_report_header(config):

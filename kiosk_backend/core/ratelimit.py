@@ -19,6 +19,10 @@ decorator              counts                                        settings (`
 ``token_exchange``     resident logins (an ID token or demo choice   KIOSK_RATELIMIT_TOKEN_IP
                        for a session: mini-app API and phone pages,
                        one budget), per IP
+``progress_lookup``    progress lookups without login (application   KIOSK_RATELIMIT_LOOKUP_KIOSK
+                       number + last 4 characters: kiosk page,       KIOSK_RATELIMIT_LOOKUP_IP
+                       phone page, mini-app API; one budget), per    KIOSK_RATELIMIT_LOOKUP_NUMBER
+                       kiosk, per IP and per application number
 ``check``              called by a view once it knows who: resident  KIOSK_RATELIMIT_TOKEN_RESIDENT
                        logins per resident (after the token is
                        verified, so nobody can spend another's)
@@ -147,6 +151,33 @@ def token_exchange(view):
     """Resident logins per IP; the mini-app's token exchange and the phone pages' logins
     share one budget. Per resident: :func:`check` with KIOSK_RATELIMIT_TOKEN_RESIDENT."""
     return _limit(view, "KIOSK_RATELIMIT_TOKEN_IP", by_ip, scope="resident-token", methods=["POST"])
+
+
+def by_application_number() -> str:
+    """The application number a lookup asks about (form field, query or JSON ``number``),
+    blanks removed and upper-cased as the service normalises it: guessing the last 4
+    characters of one application from many kiosks and addresses still meets one budget."""
+    value = request.values.get("number")
+    if value is None and request.is_json:
+        body = request.get_json(silent=True)
+        value = body.get("number") if isinstance(body, dict) else None
+    number = "".join(str(value or "").split()).upper()[:40]
+    return f"number:{number}"
+
+
+def _no_number() -> bool:
+    return by_application_number() == "number:"
+
+
+def progress_lookup(view):
+    """Progress lookups without login, per kiosk, per IP and per application number; the
+    kiosk page, the phone page and the mini-app API share one budget. POSTs only (the form
+    itself is free to show)."""
+    view = _limit(view, "KIOSK_RATELIMIT_LOOKUP_IP", by_ip, scope="progress-lookup", methods=["POST"])
+    view = _limit(view, "KIOSK_RATELIMIT_LOOKUP_NUMBER", by_application_number, scope="progress-lookup-number",
+                  methods=["POST"], exempt_when=_no_number)
+    return _limit(view, "KIOSK_RATELIMIT_LOOKUP_KIOSK", by_kiosk, scope="progress-lookup", methods=["POST"],
+                  exempt_when=_no_kiosk)
 
 
 def check(name: str, key: str) -> None:
