@@ -1,4 +1,132 @@
-"""Applications' background jobs (registered with core.tasks on import)."""
+"""Applications' background jobs (registered with core.tasks on import): SMS notices of
+state changes, and deadlines that waited for a calendar year.
+
+A notice goes out once per timeline event. services.apply_event puts an outbox message
+(topic ``applications.notify``, key ``event:<id>``) in the transaction of the change; the
+worker runs :func:`notify`, which keeps a :class:`~.models.Notification` row per event:
+
+    pending ─▶ sending ─▶ sent
+       ▲          │ ├──▶ rejected    (the provider refused for good: bad number, template…)
+       │          │ └──▶ uncertain   (the request may have reached the provider: not resent)
+       └─ failed ◀┘                  (certainly not sent: the outbox retries with backoff)
+
+``sending`` is committed before the provider is called. A worker killed during the call
+leaves it; the retry finds ``sending`` and marks the notice ``uncertain`` instead of
+sending a second text. So a resident gets at most one text per event; a lost one is never
+silent — the console lists the rejected and uncertain notices with the event.
+"""
 from __future__ import annotations
 
-from . import models  # noqa: F401  (the tables are part of the schema wherever jobs are registered)
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from ..core import outbox, sms, tasks
+from ..core.clock import utcnow
+from ..core.i18n import translate
+from . import services
+from .models import Application, ApplicationEvent, Notification
+
+log = logging.getLogger(__name__)
+
+TEMPLATE = "application_state"  # KIOSK_SMS_TEMPLATES maps it to the provider's approved template
+SENDER_EXTENSION = "sms_sender"  # app.extensions[...]: a sender set by the composition (tests, demo)
+FINAL = frozenset({"sent", "rejected", "uncertain", "skipped"})
+
+
+def sender_for_app() -> sms.SmsSender:
+    """The app's SMS sender: one put in ``app.extensions["sms_sender"]``, else the one the
+    configuration names (core.sms.sender_from_config), made once per app."""
+    extensions = current_app.extensions
+    if extensions.get(SENDER_EXTENSION) is None:
+        extensions[SENDER_EXTENSION] = sms.sender_from_config(current_app.config)
+    return extensions[SENDER_EXTENSION]
+
+
+def message_params(application: Application, event: ApplicationEvent) -> tuple[str, ...]:
+    """The template's variables: {1} the application number, {2} the item, {3} what happened.
+
+    Suggested template (register it with the provider): 您的办件{1}（{2}）{3}。详情请在自助终端或
+    小程序“办件进度”查询。"""
+    happened = translate(f"application.action.{event.action}", "zh-CN")
+    outcome = (event.details or {}).get("outcome")
+    if outcome:
+        happened += "（" + translate(f"application.outcome.{outcome}", "zh-CN") + "）"
+    return application.number, application.item_name, happened
+
+
+def notify(session: Session, event_id: int, *, sender: sms.SmsSender, now=utcnow) -> str:
+    """Send the notice of timeline event ``event_id`` unless it was sent, refused or may
+    have been sent already; returns the notice's state. Commits its own steps.
+
+    Raises SmsTemporaryError when the text was certainly not sent (the outbox retries)."""
+    event = session.get(ApplicationEvent, event_id)
+    if event is None:
+        return "skipped"  # the application was deleted since
+    notice = session.scalar(sa.select(Notification).where(Notification.event_id == event_id))
+    if notice is None:
+        notice = Notification(event_id=event_id, application_id=event.application_id, template=TEMPLATE,
+                              state="pending", created_at=now())
+        session.add(notice)
+        session.flush()
+    if notice.state in FINAL:
+        return notice.state
+    if notice.state == "sending":
+        # A previous attempt died between marking and hearing back: the text may be out.
+        notice.state, notice.last_error = "uncertain", "worker stopped during the provider call; not resent"
+        session.commit()
+        log.warning("SMS for event %s: previous attempt interrupted; marked uncertain, not resent", event_id)
+        return notice.state
+    application = event.application
+    phone = services.phone_of(application)
+    if not phone:
+        notice.state = "skipped"
+        session.commit()
+        return notice.state
+    # The trace before the call, in one conditional UPDATE: of two runners only one sends.
+    claimed = session.execute(sa.update(Notification)
+                              .where(Notification.id == notice.id, Notification.state.in_(("pending", "failed")))
+                              .values(state="sending", attempts=Notification.attempts + 1)
+                              .execution_options(synchronize_session=False)).rowcount
+    session.commit()
+    if claimed != 1:
+        session.refresh(notice)
+        return notice.state
+    message = sms.SmsMessage(phone=phone, template=TEMPLATE, params=message_params(application, event))
+    try:
+        receipt = sender.send(message, key=f"event:{event_id}")
+    except sms.SmsRejected as exc:
+        _settle(session, notice.id, "rejected", error=str(exc))
+        log.warning("SMS for event %s rejected: %s", event_id, exc)
+        return "rejected"
+    except sms.SmsTemporaryError as exc:
+        if exc.maybe_sent:
+            _settle(session, notice.id, "uncertain", error=str(exc))
+            return "uncertain"
+        _settle(session, notice.id, "failed", error=str(exc))
+        raise
+    _settle(session, notice.id, "sent", provider_id=receipt.message_id, sent_at=now())
+    return "sent"
+
+
+def _settle(session: Session, notice_id: int, state: str, *, error: str | None = None, **values: Any) -> None:
+    session.execute(sa.update(Notification).where(Notification.id == notice_id)
+                    .values(state=state, last_error=(error or None) and error[:500], **values)
+                    .execution_options(synchronize_session=False))
+    session.commit()
+
+
+@outbox.handler(services.NOTIFY_TOPIC)
+def run_notification(payload: dict, *, key: str, session: Session) -> None:
+    notify(session, int(payload["event_id"]), sender=sender_for_app())
+
+
+@tasks.periodic("applications.missing_deadlines", every=timedelta(hours=1))
+def fill_missing_deadlines(session: Session, config: Mapping[str, Any]) -> int:
+    """Deadlines that reached a year without calendar data, computed once admins add it."""
+    return services.recompute_missing_deadlines(session)
