@@ -48,7 +48,7 @@ class Application(TimestampMixin, db.Model):
     __tablename__ = "applications_application"
     __table_args__ = (
         sa.Index("ix_applications_application_state_deadline", "state", "deadline"),
-        sa.Index("ix_applications_application_applicant_created", "applicant_id_hash", "created_at"),
+        sa.Index("ix_applications_application_applicant_received", "applicant_id_hash", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
