@@ -44,6 +44,14 @@
 | KIOSK_OIDC_ID_NUMBER_CLAIM | the ID-token claim carrying the ID number (name, phone_number are standard) | id_number |
 | KIOSK_PHONE_SESSION_IDLE_SECONDS, KIOSK_PHONE_SESSION_MAX_SECONDS | idle and absolute limits of residents' sessions on the phone pages and in the mini-app | 1800, 43200 |
 | KIOSK_PROXY_COUNT | trusted reverse proxies in front (their X-Forwarded-* are believed) | 0 |
+| KIOSK_SMS_PROVIDER | who sends SMS to residents (core.sms): log (written to the log only: demo, tests) or tencent | log |
+| KIOSK_SMS_SIGN_NAME | the approved SMS signature (签名) | none |
+| KIOSK_SMS_TEMPLATES | our template names → the provider's approved template ids, a JSON object: {"application_state": "1234567"} | none |
+| KIOSK_SMS_PARAM_MAX_CHARS | longest template parameter, longer ones are cut with … (Tencent: 12 for personally certified accounts; 0 is no limit, as for organisations) | 0 |
+| KIOSK_SMS_TIMEOUT_SECONDS | timeout of each call to the SMS provider | 10 |
+| KIOSK_SMS_TENCENT_SECRET_ID, KIOSK_SMS_TENCENT_SECRET_KEY | Tencent Cloud API key pair; required with tencent (production refuses to start without) | none |
+| KIOSK_SMS_TENCENT_SDK_APP_ID | the SMS application's SdkAppId; required with tencent | none |
+| KIOSK_SMS_TENCENT_REGION, KIOSK_SMS_TENCENT_ENDPOINT | X-TC-Region and the API's base URL (https) | ap-guangzhou, https://sms.tencentcloudapi.com |
 | KIOSK_CALENDAR_WARN_MONTH | from this month on the console warns that next year's holiday arrangement (放假安排) is not entered yet | 11 |
 """
 from __future__ import annotations
@@ -136,6 +144,18 @@ def load_config(instance_path: str | Path, overrides: Mapping[str, Any] | None =
         "KIOSK_OIDC_ID_NUMBER_CLAIM": env.get("KIOSK_OIDC_ID_NUMBER_CLAIM", "id_number"),
         "KIOSK_PHONE_SESSION_IDLE_SECONDS": int(env.get("KIOSK_PHONE_SESSION_IDLE_SECONDS", 1800)),
         "KIOSK_PHONE_SESSION_MAX_SECONDS": int(env.get("KIOSK_PHONE_SESSION_MAX_SECONDS", 43200)),
+        # SMS to residents (core.sms), sent by outbox handlers; KIOSK_SMS_TEMPLATES stays text here
+        # and is read by core.sms, which names what is wrong with it.
+        "KIOSK_SMS_PROVIDER": env.get("KIOSK_SMS_PROVIDER", "log"),
+        "KIOSK_SMS_SIGN_NAME": env.get("KIOSK_SMS_SIGN_NAME", ""),
+        "KIOSK_SMS_TEMPLATES": env.get("KIOSK_SMS_TEMPLATES", ""),
+        "KIOSK_SMS_PARAM_MAX_CHARS": int(env.get("KIOSK_SMS_PARAM_MAX_CHARS", 0)),
+        "KIOSK_SMS_TIMEOUT_SECONDS": float(env.get("KIOSK_SMS_TIMEOUT_SECONDS", 10)),
+        "KIOSK_SMS_TENCENT_SECRET_ID": env.get("KIOSK_SMS_TENCENT_SECRET_ID", ""),
+        "KIOSK_SMS_TENCENT_SECRET_KEY": env.get("KIOSK_SMS_TENCENT_SECRET_KEY", ""),
+        "KIOSK_SMS_TENCENT_SDK_APP_ID": env.get("KIOSK_SMS_TENCENT_SDK_APP_ID", ""),
+        "KIOSK_SMS_TENCENT_REGION": env.get("KIOSK_SMS_TENCENT_REGION", "ap-guangzhou"),
+        "KIOSK_SMS_TENCENT_ENDPOINT": env.get("KIOSK_SMS_TENCENT_ENDPOINT", "https://sms.tencentcloudapi.com"),
         # Flask's signed session cookie carries one-time console notices only (a new enrolment
         # code between a POST and the page it redirects to); staff sessions are server-side.
         "SESSION_COOKIE_NAME": "kiosk_admin_notice",
@@ -220,6 +240,12 @@ def check_production_config(config: Mapping[str, Any]) -> None:
             missing.append("KIOSK_OIDC_JWKS_URL or KIOSK_OIDC_JWKS_FILE")
         if missing:
             raise ConfigError(f"The oidc identity provider is enabled but {', '.join(missing)} is not set.")
+    # The SMS sender is built once here so that incomplete Tencent settings stop start-up, not the first SMS.
+    from .core.sms import SmsConfigError, sender_from_config
+    try:
+        sender_from_config(config)
+    except SmsConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def engine_options(url: str, *, connect_timeout: int, statement_timeout_ms: int,
