@@ -4,12 +4,15 @@ every form, security headers and no inline script on every page. A new /admin ro
 be added to MATRIX (and, if it takes a form, to body_for)."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 import sqlalchemy as sa
 
 from kiosk_backend.catalog.models import Item
+from kiosk_backend.core import calendar_admin
+from kiosk_backend.core.calendar_store import CalendarYear, shipped_calendar
 from kiosk_backend.fleet.models import Alert, EnrolmentCode, Kiosk, KioskCommand
 from kiosk_backend.identity.models import AdminSession
 from kiosk_backend.sites.models import Site
@@ -26,9 +29,17 @@ def body_for(endpoint: str) -> dict:
         "admin.fleet.reenrol": {"confirm": "1"},
         "admin.catalog.import_page": {"file": catalog_file()},
         "admin.identity.login": {"username": "nobody", "password": "wrong password"},
+        # The calendar: edit the year in the URL (CALENDAR_YEAR), add 2030, import 2031.
+        "admin.calendar.edit": {**calendar_admin.form_values(shipped_calendar().arrangement(CALENDAR_YEAR)),
+                                "workdays": ""},
+        "admin.calendar.new": {"year": "2030", "title": "t", "number": "n", "published": "2029-11-01",
+                               "days_off": "2030-01-01 元旦", "workdays": ""},
+        "admin.calendar.import_json": {"json": json.dumps({"year": 2031, "days_off": [], "workdays": [], "source": {
+            "title": "t", "number": "n", "published": "2030-11-01"}})},
     }.get(endpoint, {})
 
 
+CALENDAR_YEAR = 2026  # the <year> of the calendar's routes: a shipped year
 QUERIES = {"admin.fleet.usage_json": ["site={site_id}", "kiosk={kiosk_id}", ""],
            "admin.fleet.code_qr": ["code=ACDEF-GHJKM"]}
 
@@ -65,6 +76,16 @@ MATRIX = {
     ("admin.jobs.page", "GET"): (200, 403, 403, 403, LOGIN),
     ("admin.identity.logins", "GET"): (200, 200, 200, 403, LOGIN),  # a manager sees their sites' logins only
     ("admin.jobs.retry", "POST"): (404, 403, 403, 403, LOGIN),  # no message named: 404
+    ("admin.calendar.overview", "GET"): (200, 200, 200, 403, LOGIN),  # managers see the calendar, admins edit it
+    ("admin.calendar.year", "GET"): (200, 200, 200, 403, LOGIN),
+    ("admin.calendar.export", "GET"): (200, 200, 200, 403, LOGIN),
+    ("admin.calendar.edit", "GET"): (200, 403, 403, 403, LOGIN),
+    ("admin.calendar.edit", "POST"): (303, 403, 403, 403, LOGIN),  # post/redirect/get
+    ("admin.calendar.new", "GET"): (200, 403, 403, 403, LOGIN),
+    ("admin.calendar.new", "POST"): (303, 403, 403, 403, LOGIN),
+    ("admin.calendar.import_json", "GET"): (200, 403, 403, 403, LOGIN),
+    ("admin.calendar.import_json", "POST"): (303, 403, 403, 403, LOGIN),
+    ("admin.calendar.revert", "POST"): (303, 403, 403, 403, LOGIN),  # nothing stored yet: a no-op
 }
 COLUMNS = {"admin": 0, "manager-own": 1, "manager-other": 2, "helper": 3, "anonymous": 4}
 
@@ -87,7 +108,8 @@ def requests_for(app, ids: dict):
             values = [{"action": a} for a in ("authorize", "rotate", "revoke")]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             for extra in values:
-                args = {k: ids[k] for k in rule.arguments if k in ids} | {"unknown": "no/such/page"} | extra
+                args = {k: ids[k] for k in rule.arguments if k in ids} | {"unknown": "no/such/page",
+                                                                          "year": CALENDAR_YEAR} | extra
                 args = {k: v for k, v in args.items() if k in rule.arguments}
                 url = adapter.build(rule.endpoint, args, method=method)
                 for query in QUERIES.get(rule.endpoint, [""]):
@@ -162,6 +184,7 @@ def _state(db, world, scope: str) -> dict:
         "site": db.session.get(Site, ids["site_id"]).name,
         "sites": db.session.scalar(sa.select(sa.func.count()).select_from(Site)),
         "items": db.session.scalar(sa.select(sa.func.count()).select_from(Item)),
+        "calendar": db.session.scalar(sa.select(sa.func.count()).select_from(CalendarYear)),
     }
 
 # ===================================================================== security headers
@@ -171,7 +194,8 @@ def test_every_admin_page_sends_security_headers_and_has_no_inline_script(app, d
     login(client, "admin")
     ids = world.ids("own")
     pages = [url for endpoint, method, url in requests_for(app, ids)
-             if method == "GET" and endpoint not in ("admin.fleet.code_qr", "admin.fleet.usage_json", "admin.not_found")]
+             if method == "GET" and endpoint not in ("admin.fleet.code_qr", "admin.fleet.usage_json", "admin.not_found",
+                                                     "admin.calendar.export")]
     for url in pages:
         response = client.get(url)
         assert response.status_code == 200, url

@@ -4,8 +4,8 @@ A day is a working day when it is a Monday–Friday that the year's arrangement 
 off (放假), or a Saturday/Sunday the arrangement makes a working day (调休上班). The
 arrangements ship as data in ``data/holidays/<year>.json``, one file per year, taken from the
 notice the General Office of the State Council publishes each autumn for the next year
-(国务院办公厅关于YYYY年部分节假日安排的通知); admins will add and edit years in the same shape
-(:meth:`Calendar.with_years`).
+(国务院办公厅关于YYYY年部分节假日安排的通知); admins add and edit years in the same shape
+(:meth:`Calendar.with_years`, :func:`dump_year`), stored by ``core.calendar_store``.
 
 A date in a year without an arrangement raises :class:`CalendarYearMissing`: it is never
 treated as "weekends only", since that would quietly move deadlines across an unknown
@@ -53,13 +53,18 @@ class CalendarYearMissing(CalendarError):
 
 
 class CalendarDataError(CalendarError):
-    """A year's data is malformed; ``origin`` names the file (or the admin's entry) and ``field`` the field."""
+    """A year's data is malformed; ``origin`` names the file (or the admin's entry) and ``field`` the field.
 
-    def __init__(self, origin: str, field: str, message: str) -> None:
+    ``message`` is English and ``message_zh`` Chinese (the console shows an admin's mistakes in
+    both); ``str()`` is ``origin: field: message``.
+    """
+
+    def __init__(self, origin: str, field: str, message: str, message_zh: str | None = None) -> None:
         super().__init__(f"{origin}: {field}: {message}")
         self.origin = origin
         self.field = field
         self.message = message
+        self.message_zh = message_zh or message
 
 
 @dataclass(frozen=True)
@@ -141,24 +146,28 @@ class Remaining:
 
 # ---- loading and validation -------------------------------------------------------------------
 
+_KIND_ZH = {int: "整数", str: "文本", list: "列表", Mapping: "对象"}
+
+
 def _require(data: Mapping[str, Any], key: str, kind: type, origin: str, field: str) -> Any:
     if key not in data:
-        raise CalendarDataError(origin, field, "missing")
+        raise CalendarDataError(origin, field, "missing", "缺少此项")
     value = data[key]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise CalendarDataError(origin, field, f"must be {kind.__name__}, not {type(value).__name__}")
+        raise CalendarDataError(origin, field, f"must be {kind.__name__}, not {type(value).__name__}",
+                                f"类型应为 {_KIND_ZH.get(kind, kind.__name__)}，不是 {type(value).__name__}")
     if kind is str and not value.strip():
-        raise CalendarDataError(origin, field, "empty")
+        raise CalendarDataError(origin, field, "empty", "不能为空")
     return value
 
 
 def _parse_date(value: Any, origin: str, field: str) -> date:
     if not isinstance(value, str) or not ISO_DATE.match(value):
-        raise CalendarDataError(origin, field, f"not a YYYY-MM-DD date: {value!r}")
+        raise CalendarDataError(origin, field, f"not a YYYY-MM-DD date: {value!r}", f"不是 YYYY-MM-DD 格式的日期：{value!r}")
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise CalendarDataError(origin, field, f"no such date: {value!r}") from None
+        raise CalendarDataError(origin, field, f"no such date: {value!r}", f"没有这一天：{value!r}") from None
 
 
 def _parse_days(data: Mapping[str, Any], key: str, year: int, origin: str, *,
@@ -168,17 +177,17 @@ def _parse_days(data: Mapping[str, Any], key: str, year: int, origin: str, *,
     for index, entry in enumerate(entries):
         where = f"{key}[{index}]"
         if not isinstance(entry, Mapping):
-            raise CalendarDataError(origin, where, "must be an object with date and name")
+            raise CalendarDataError(origin, where, "must be an object with date and name", "应为含 date 和 name 的对象")
         day = _parse_date(entry.get("date"), origin, f"{where}.date")
         if day.year != year:
-            raise CalendarDataError(origin, f"{where}.date", f"{day} is not in {year}")
+            raise CalendarDataError(origin, f"{where}.date", f"{day} is not in {year}", f"{day} 不在 {year} 年内")
         if day in days:
-            raise CalendarDataError(origin, f"{where}.date", f"{day} listed twice")
+            raise CalendarDataError(origin, f"{where}.date", f"{day} listed twice", f"{day} 重复列出")
         name = entry.get("name")
         if name is None and not name_required:
             name = ""
         elif not isinstance(name, str) or not name.strip():
-            raise CalendarDataError(origin, f"{where}.name", f"the holiday of {day} is not named")
+            raise CalendarDataError(origin, f"{where}.name", f"the holiday of {day} is not named", f"{day} 未写节日名称")
         days[day] = name.strip()
     return days
 
@@ -191,16 +200,17 @@ def parse_year(data: Any, *, origin: str, expected_year: int | None = None) -> Y
     off and working, a make-up workday is not a Saturday or Sunday, or a day off has no name.
     """
     if not isinstance(data, Mapping):
-        raise CalendarDataError(origin, "(top level)", "must be an object")
+        raise CalendarDataError(origin, "(top level)", "must be an object", "应为 JSON 对象")
     year = _require(data, "year", int, origin, "year")
     if expected_year is not None and year != expected_year:
-        raise CalendarDataError(origin, "year", f"{year} does not match the file's year {expected_year}")
+        raise CalendarDataError(origin, "year", f"{year} does not match the file's year {expected_year}",
+                                f"{year} 与文件的年份 {expected_year} 不符")
     if not 1949 < year < 2200:
-        raise CalendarDataError(origin, "year", f"implausible year {year}")
+        raise CalendarDataError(origin, "year", f"implausible year {year}", f"年份 {year} 不合理")
     source_data = _require(data, "source", Mapping, origin, "source")
     url = source_data.get("url")
     if url is not None and not isinstance(url, str):
-        raise CalendarDataError(origin, "source.url", "must be a string")
+        raise CalendarDataError(origin, "source.url", "must be a string", "应为文本")
     source = HolidaySource(
         title=_require(source_data, "title", str, origin, "source.title").strip(),
         number=_require(source_data, "number", str, origin, "source.number").strip(),
@@ -211,22 +221,38 @@ def parse_year(data: Any, *, origin: str, expected_year: int | None = None) -> Y
     workdays = _parse_days(data, "workdays", year, origin, name_required=False)
     for index, (day, _name) in enumerate(workdays.items()):
         if day in days_off:
-            raise CalendarDataError(origin, f"workdays[{index}].date", f"{day} is also a day off")
+            raise CalendarDataError(origin, f"workdays[{index}].date", f"{day} is also a day off", f"{day} 同时被列为放假日")
         if day.weekday() < SATURDAY:
             raise CalendarDataError(origin, f"workdays[{index}].date",
-                                    f"{day} is a weekday: make-up workdays (调休上班) fall on a Saturday or Sunday")
+                                    f"{day} is a weekday: make-up workdays (调休上班) fall on a Saturday or Sunday",
+                                    f"{day} 是工作日（周一至周五）：调休上班日应为周六或周日")
     return YearArrangement(year=year, source=source, days_off=days_off, workdays=workdays)
+
+
+def dump_year(arrangement: YearArrangement) -> dict[str, Any]:
+    """``arrangement`` in the JSON shape of ``data/holidays/<year>.json``, days in date order:
+    ``parse_year(dump_year(a), origin=…) == a``. For storing admins' years and exporting any year."""
+    source = arrangement.source
+    return {
+        "year": arrangement.year,
+        "source": {"title": source.title, "number": source.number, "published": source.published.isoformat(),
+                   **({"url": source.url} if source.url is not None else {})},
+        "days_off": [{"date": day.isoformat(), "name": name} for day, name in sorted(arrangement.days_off.items())],
+        # A make-up workday's name is optional; an empty one is left out (the parser refuses "").
+        "workdays": [{"date": day.isoformat(), **({"name": name} if name else {})}
+                     for day, name in sorted(arrangement.workdays.items())],
+    }
 
 
 def load_year_file(path: Path) -> YearArrangement:
     """Read and validate ``<year>.json``; the file name must be the year it holds."""
     origin = str(path)
     if not path.stem.isdigit():
-        raise CalendarDataError(origin, "(file name)", "must be <year>.json")
+        raise CalendarDataError(origin, "(file name)", "must be <year>.json", "文件名应为 <年份>.json")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CalendarDataError(origin, "(file)", f"not JSON: {exc}") from None
+        raise CalendarDataError(origin, "(file)", f"not JSON: {exc}", f"不是有效的 JSON：{exc}") from None
     return parse_year(data, origin=origin, expected_year=int(path.stem))
 
 
