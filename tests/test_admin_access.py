@@ -6,17 +6,40 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
 
+from kiosk_backend.applications.models import DepartmentClient
 from kiosk_backend.catalog.models import Item
 from kiosk_backend.core import calendar_admin
 from kiosk_backend.core.calendar_store import CalendarYear, shipped_calendar
 from kiosk_backend.fleet.models import Alert, EnrolmentCode, Kiosk, KioskCommand
 from kiosk_backend.identity.models import AdminSession
 from kiosk_backend.sites.models import Site
-from tests.conftest import catalog_file, login, site_form
+from tests.conftest import World, catalog_file, login, site_form
+
+
+@dataclass
+class WorldWithApplications(World):
+    """The console's world and what the applications pages name: an application and a
+    department client. Neither belongs to a site: both scopes name the same ones."""
+
+    number: str = ""
+    client_id: int = 0
+
+    def ids(self, scope: str) -> dict:
+        return super().ids(scope) | {"number": self.number, "client_id": self.client_id}
+
+
+@pytest.fixture
+def world(world, db, make_application):
+    from kiosk_backend.applications import departments
+
+    agency, _secret = departments.create_client(db.session, name="九江市公安局", region_code="360400", actor="system")
+    application = make_application("in_progress", client=agency)
+    return WorldWithApplications(**vars(world), number=application.number, client_id=agency.id)
 
 
 # What a valid request to each route sends (besides the CSRF token).
@@ -29,6 +52,7 @@ def body_for(endpoint: str) -> dict:
         "admin.fleet.reenrol": {"confirm": "1"},
         "admin.catalog.import_page": {"file": catalog_file()},
         "admin.identity.login": {"username": "nobody", "password": "wrong password"},
+        "admin.applications.departments.index": {"name": "九江市市场监督管理局", "region_code": "360400"},
         # The calendar: edit the year in the URL (CALENDAR_YEAR), add 2030, import 2031.
         "admin.calendar.edit": {**calendar_admin.form_values(shipped_calendar().arrangement(CALENDAR_YEAR)),
                                 "workdays": ""},
@@ -76,6 +100,17 @@ MATRIX = {
     ("admin.jobs.page", "GET"): (200, 403, 403, 403, LOGIN),
     ("admin.identity.logins", "GET"): (200, 200, 200, 403, LOGIN),  # a manager sees their sites' logins only
     ("admin.jobs.retry", "POST"): (404, 403, 403, 403, LOGIN),  # no message named: 404
+    # Applications belong to no site: site managers read every one (masked data only, no action).
+    ("admin.applications.index", "GET"): (200, 200, 200, 403, LOGIN),
+    ("admin.applications.overdue", "GET"): (200, 200, 200, 403, LOGIN),
+    ("admin.applications.detail", "GET"): (200, 200, 200, 403, LOGIN),
+    # Department clients (their secrets) are for admins only; a new secret is shown once (PRG).
+    ("admin.applications.departments.index", "GET"): (200, 403, 403, 403, LOGIN),
+    ("admin.applications.departments.index", "POST"): (303, 403, 403, 403, LOGIN),
+    ("admin.applications.departments.client", "GET"): (200, 403, 403, 403, LOGIN),
+    ("admin.applications.departments.rotate", "POST"): (303, 403, 403, 403, LOGIN),
+    ("admin.applications.departments.disable", "POST"): (302, 403, 403, 403, LOGIN),
+    ("admin.applications.departments.enable", "POST"): (302, 403, 403, 403, LOGIN),
     ("admin.calendar.overview", "GET"): (200, 200, 200, 403, LOGIN),  # managers see the calendar, admins edit it
     ("admin.calendar.year", "GET"): (200, 200, 200, 403, LOGIN),
     ("admin.calendar.export", "GET"): (200, 200, 200, 403, LOGIN),
@@ -184,6 +219,8 @@ def _state(db, world, scope: str) -> dict:
         "site": db.session.get(Site, ids["site_id"]).name,
         "sites": db.session.scalar(sa.select(sa.func.count()).select_from(Site)),
         "items": db.session.scalar(sa.select(sa.func.count()).select_from(Item)),
+        "department_clients": sorted(db.session.execute(sa.select(DepartmentClient.id, DepartmentClient.active,
+                                                                  DepartmentClient.secret_encrypted)).all()),
         "calendar": db.session.scalar(sa.select(sa.func.count()).select_from(CalendarYear)),
     }
 
