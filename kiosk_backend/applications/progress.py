@@ -50,6 +50,9 @@ def deadline_view(application: Application, *, calendar: Calendar, today: date) 
         return {**base, "key": "deadline.paused"}
     if application.deadline is None:
         return {**base, "key": "deadline.unknown", "count": application.deadline_missing_year or 0}
+    if today > application.deadline:
+        # Days overdue are calendar days: known even when today's year has no calendar data.
+        return {**base, "key": "deadline.overdue", "count": (today - application.deadline).days, "overdue": True}
     try:
         left = calendar.remaining(application.deadline, today)
     except CalendarYearMissing as exc:

@@ -81,3 +81,9 @@ def test_every_key_the_view_uses_is_in_the_catalogue(make_application):
     for mode in ("local", "online", "proxy", "joint"):
         keys.add(f"application.mode.{mode}")
     assert keys - set(catalogue()) == set()
+
+
+def test_days_overdue_are_counted_even_in_a_year_without_calendar_data(make_application):
+    application = make_application("in_progress")  # due 31 March 2026
+    deadline = progress.view(application, calendar=CALENDAR, today=date(2027, 1, 5))["deadline"]
+    assert (deadline["key"], deadline["count"], deadline["overdue"]) == ("deadline.overdue", 280, True)
