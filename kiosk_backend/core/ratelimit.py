@@ -154,10 +154,11 @@ def token_exchange(view):
 
 
 def by_application_number() -> str:
-    """The application number a lookup asks about (form field, query or JSON ``number``),
-    blanks removed and upper-cased as the service normalises it: guessing the last 4
-    characters of one application from many kiosks and addresses still meets one budget."""
-    value = request.values.get("number")
+    """The application number a lookup asks about (in the path, else the form field, query or
+    JSON ``number``), blanks removed and upper-cased as the service normalises it: guessing
+    the last 4 characters of one application from many kiosks and addresses still meets one
+    budget."""
+    value = (request.view_args or {}).get("number") or request.values.get("number")
     if value is None and request.is_json:
         body = request.get_json(silent=True)
         value = body.get("number") if isinstance(body, dict) else None
