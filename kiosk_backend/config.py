@@ -89,6 +89,23 @@ def _secret_key(instance_path: Path) -> str:
     return key
 
 
+# The department API's signature (core/signing.py), as the OpenAPI document explains it.
+DEPARTMENT_SIGNING = (
+    "Department systems sign every request with the key id and secret an admin issued "
+    "(`kiosk department create-client NAME`, or the console); `kiosk department send` signs for you. "
+    "Four headers: `X-Kiosk-Key-Id` (the key id), `X-Kiosk-Timestamp` (Unix seconds; at most 300 s "
+    "from the server's clock), `X-Kiosk-Nonce` (8–64 of `A-Za-z0-9._~-`, never reused with the key) and "
+    "`X-Kiosk-Signature`: lowercase hex HMAC-SHA256(secret, canonical string). The canonical string is "
+    "seven lines joined by `\\n`, no trailing newline: `KIOSK-HMAC-SHA256`; the method in upper case; "
+    "the path, percent-decoded (`/api/v1/departments/applications`); the query, pairs sorted and RFC 3986 "
+    "encoded (an empty line if none); the timestamp; the nonce; the hex SHA-256 of the exact body bytes "
+    "(of the empty string for a GET). A refused signature is a 401 whose `errors.signature` (or "
+    "`errors.headers`) names the reason: missing_header, malformed_header, unknown_key (also a disabled "
+    "client), stale_timestamp, bad_signature, replayed_nonce. After a secret rotation the previous secret "
+    "keeps working for 24 hours. A request refused for another reason (4xx) may be sent again as it was: "
+    "its nonce is only used up when it succeeds.")
+
+
 def load_config(instance_path: str | Path, overrides: Mapping[str, Any] | None = None,
                 environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     env = os.environ if environ is None else environ
@@ -118,6 +135,8 @@ def load_config(instance_path: str | Path, overrides: Mapping[str, Any] | None =
                 "kiosk_cookie": {"type": "apiKey", "in": "cookie", "name": "kiosk_credential",
                                  "description": "The same credential as the cookie a kiosk browser gets at "
                                                 "activation (/kiosk/activate)."},
+                "department_hmac": {"type": "apiKey", "in": "header", "name": "X-Kiosk-Signature",
+                                    "description": DEPARTMENT_SIGNING},
             }},
         },
         # Database timeouts: a database that stops answering gives 503 + Retry-After
