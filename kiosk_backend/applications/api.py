@@ -88,7 +88,7 @@ def my_application(number):
 @ratelimit.progress_lookup
 @blp.arguments(schemas.LookupIn())
 @blp.response(200, schemas.ApplicationOut())
-@blp.doc(security=[])  # the second factor is the credential
+# No security requirement: the second factor (last 4 characters) is the credential.
 @documented_errors(blp, 400, 404, 413, 429, 503)
 def lookup(data):
     """Look an application up without login: its number and the last 4 characters of the

@@ -16,6 +16,7 @@ from kiosk_backend.fleet.profiles import DEFAULT_PROFILE_DIR
 KIOSK = [{"kiosk": []}, {"kiosk_cookie": []}]
 STAFF = [{"bearer": []}]
 RESIDENT = [{"resident": []}]
+DEPARTMENT = [{"department_hmac": []}]
 PUBLIC = None  # no security requirement at all
 
 # Each operation: its credential and the error statuses it really gives.
@@ -41,6 +42,12 @@ OPERATIONS = {
     ("post", "/api/v1/qr-login/scan"): (RESIDENT, {400, 401, 403, 404, 410, 413, 422, 429, 503}),
     ("post", "/api/v1/qr-login/confirm"): (RESIDENT, {400, 401, 403, 404, 409, 410, 413, 422, 429, 503}),
     ("post", "/api/v1/qr-login/deny"): (RESIDENT, {400, 401, 403, 404, 409, 410, 413, 422, 429, 503}),
+    ("post", "/api/v1/departments/applications"): (DEPARTMENT, {400, 401, 409, 413, 422, 503}),
+    ("post", "/api/v1/departments/applications/{number}/events"): (DEPARTMENT, {400, 401, 404, 409, 413, 422, 503}),
+    ("get", "/api/v1/departments/applications/{number}"): (DEPARTMENT, {401, 404, 422, 503}),
+    ("get", "/api/v1/applications"): (RESIDENT, {401, 422, 503}),
+    ("get", "/api/v1/applications/{number}"): (RESIDENT, {401, 404, 503}),
+    ("post", "/api/v1/application-lookup"): (PUBLIC, {400, 404, 413, 422, 429, 503}),
 }
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 
@@ -165,6 +172,7 @@ VALID_ARGUMENTS = {
     ("post", "/api/v1/kiosk/activate"): {"json": {"code": "ABCD2345", "profile": "community-tablet"}},
     ("post", "/api/v1/auth/token"): {"json": {"provider": "demo", "id_token": "demo-1"}},
     **{("post", f"/api/v1/qr-login/{step}"): {"json": {"token": "A" * 32}} for step in ("scan", "confirm", "deny")},
+    ("post", "/api/v1/application-lookup"): {"json": {"number": "JX-TEST-000001", "tail": "002X"}},
 }
 
 
@@ -179,7 +187,11 @@ def test_with_the_database_unreachable_every_operation_gives_its_documented_503(
         if path.endswith("/import"):
             kwargs["data"] = {"file": (io.BytesIO(b"[]"), "items.json")}
         scheme = {str(STAFF): "Bearer", str(RESIDENT): "Resident"}.get(str(operation.get("security")), "Kiosk")
-        response = client.open(url, method=method.upper(), headers={"Authorization": f"{scheme} x"}, **kwargs)
+        headers = {"Authorization": f"{scheme} x"}
+        if operation.get("security") == DEPARTMENT:  # well-formed signature headers: the key is looked up
+            headers = {"X-Kiosk-Key-Id": "dept-1", "X-Kiosk-Timestamp": "1767225600", "X-Kiosk-Nonce": "nonce-123",
+                       "X-Kiosk-Signature": "0" * 64}
+        response = client.open(url, method=method.upper(), headers=headers, **kwargs)
         assert response.status_code == 503, (method, path, response.status_code)
         documented = resolve(spec, operation["responses"]["503"])
         assert set(documented["headers"]) == {"Retry-After"} and response.headers["Retry-After"].isdigit()
@@ -201,7 +213,8 @@ def test_text_rules_the_schemas_check_are_in_the_document(spec, client):
 @pytest.mark.parametrize(("method", "path"), sorted(key for key, (security, _) in OPERATIONS.items() if security))
 @pytest.mark.parametrize("authorization", [None, "Bearer not-a-token", "Kiosk not-a-credential", "Basic YTpi"])
 def test_a_401_names_the_scheme_that_would_work(client, method, path, authorization):
-    scheme = {str(STAFF): "Bearer", str(RESIDENT): "Resident"}.get(str(OPERATIONS[(method, path)][0]), "Kiosk")
+    scheme = {str(STAFF): "Bearer", str(RESIDENT): "Resident",
+              str(DEPARTMENT): "KIOSK-HMAC-SHA256"}.get(str(OPERATIONS[(method, path)][0]), "Kiosk")
     headers = {"Authorization": authorization} if authorization else {}
     response = client.open(re.sub(r"\{[^}]+\}", "1", path), method=method.upper(), headers=headers,
                            **VALID_ARGUMENTS.get((method, path), {}))
