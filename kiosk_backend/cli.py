@@ -12,6 +12,7 @@
     kiosk bench import               catalog import time
     kiosk bench heartbeat            heartbeat throughput under gunicorn
     kiosk bench qr                   QR login: confirm → kiosk latency, cost of 200 kiosks waiting
+    kiosk bench progress             progress lookup latency with 100,000 applications
 """
 from __future__ import annotations
 
@@ -101,6 +102,7 @@ def _run_demo(app: Flask, host: str, port: int, no_serve: bool) -> None:
     base = f"http://{_shown_host(host)}:{port}"
     kiosk_lines = prepare_demo_fleet(base)
     _demo_staff()
+    _demo_applications()
     db.session.commit()
     click.echo("")
     click.echo("kiosk-backend demo is ready.")
@@ -112,6 +114,8 @@ def _run_demo(app: Flask, host: str, port: int, no_serve: bool) -> None:
     click.echo(f"  Phone guide page example:     {base}/m/items/{_any_task_code()}")
     click.echo(f"  JSON API (OpenAPI document):  {base}/api/v1/openapi.json")
     click.echo(f"  Search API example:           {base}/api/v1/catalog/items?q=sfz")
+    for line in _demo_lookup_lines(base):
+        click.echo(line)
     click.echo(f"Database: {current_app.config['SQLALCHEMY_DATABASE_URI']}")
     for line in _public_url_notes(current_app.config.get("KIOSK_PUBLIC_URL") or "", host, port):
         click.secho(line, fg="yellow")
@@ -214,6 +218,47 @@ def _any_task_code() -> str:
     from .catalog.models import Item
 
     return db.session.scalar(sa.select(Item.task_code).order_by(Item.popularity.desc()).limit(1)) or ""
+
+
+def _demo_applications() -> None:
+    """The demo residents' applications (once), after the catalog and the sites they name."""
+    from .applications import demo as applications_demo
+
+    if applications_demo.already_loaded(db.session):
+        click.echo("Demo applications already present; left as they are.")
+        return
+    click.echo("Loading the demo applications (first start only)… / 正在载入演示办件…")
+    created = applications_demo.load_demo_applications(db.session)
+    click.echo(f"Loaded demo applications: {created} (every state; local, online, proxy and joint; "
+               f"跨省通办 ones handled in 深圳, 杭州 and 北京朝阳).")
+    for year, count in applications_demo.waiting_for_calendar(db.session).items():
+        click.echo(f"  {count} of them run into {year}, which has no working-day calendar yet (hence the warnings): "
+                   f"they show 期限待定 until an admin adds {year}'s holiday arrangement in the console.")
+
+
+def _demo_lookup_lines(base: str) -> list[str]:
+    """A few demo applications to look up at once: number, applicant, last 4 of ID and phone."""
+    from .applications import demo as applications_demo
+    from .core.i18n import translate
+
+    found = applications_demo.examples(db.session)
+    if not found:
+        return []
+    pages = sorted((rule.rule for rule in current_app.url_map.iter_rules()
+                    if rule.endpoint.startswith("kiosk.progress.") and not rule.arguments), key=len)
+    where = f" at {base}{pages[0]}" if pages else ""
+    lines = [f"Progress lookup without login (办件查询){where}: a number plus the last 4 characters of the "
+             "applicant's ID or phone, e.g."]
+    for example in found:
+        said = [translate(f"application.state.{example.state}")]
+        if example.deadline["key"] != "deadline.finished":
+            said.append(translate(example.deadline["key"], count=example.deadline["count"]))
+        if example.cross_province:
+            said.append("跨省通办")
+        lines.append(f"  {example.number:<22} ID …{example.id_tail} / phone …{example.phone_tail}  "
+                     f"{example.resident}: {example.item_name}（{'，'.join(said)}）")
+    lines.append("  A demo resident who logs in (kiosk QR login or phone) sees all their applications (我的办件).")
+    return lines
 
 
 # ------------------------------------------------------------------ catalog
@@ -424,6 +469,19 @@ def bench_import(items: int):
     from .benchmarks.catalog import run_import_benchmark
 
     run_import_benchmark(items, echo=click.echo, database_url=os.environ.get("KIOSK_BENCH_DATABASE_URL"))
+
+
+@bench_cli.command("progress")
+@click.option("--count", default="100000", show_default=True,
+              help="Applications in the database; several sizes comma-separated (10000,100000) show the growth.")
+@click.option("--lookups", default=2000, show_default=True, help="Measured calls per kind.")
+@click.option("--database-url", envvar="KIOSK_BENCH_DATABASE_URL",
+              help="PostgreSQL to work in (a scratch schema, dropped afterwards); default a temporary SQLite file.")
+def bench_progress(count: str, lookups: int, database_url: str | None):
+    """Progress lookup (number + last 4), my applications and the progress view, in-process."""
+    from .benchmarks.progress import run_progress_benchmark
+
+    run_progress_benchmark([int(c) for c in count.split(",")], lookups, echo=click.echo, database_url=database_url)
 
 
 register(main)
