@@ -71,7 +71,7 @@ def test_an_untouched_home_screen_turns_into_the_attract_screen_and_a_touch_brin
     assert (box["x"], box["y"], box["width"], box["height"]) == (0, 0, size["width"], size["height"])
     # A calm loop: one thing the kiosk does at a time, the next one a few seconds later.
     labels = page.locator("#attract .attract-label").all_inner_texts()
-    assert "查找事项" in labels and len(labels) == 4
+    assert "查找事项" in labels and "办件进度" in labels and len(labels) == 5
     assert page.locator("#attract .attract-item.is-current").all_inner_texts()[0].startswith(labels[0])
     page.screenshot(path=screenshot_dir / f"attract-{profile}.png")
     page.clock.run_for(5000)

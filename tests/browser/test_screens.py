@@ -23,9 +23,9 @@ pytestmark = pytest.mark.browser
 
 PROFILES = [POST_OFFICE, BANK, COMMUNITY]
 # Home tiles per profile (the tablet has no "departments" feature), plus the search box.
-TILES = {POST_OFFICE: ["查找事项", "按主题找", "一件事一次办", "按部门找"],
-         BANK: ["查找事项", "按主题找", "一件事一次办", "按部门找"],
-         COMMUNITY: ["查找事项", "按主题找", "一件事一次办"]}
+TILES = {POST_OFFICE: ["查找事项", "按主题找", "一件事一次办", "按部门找", "办件进度"],
+         BANK: ["查找事项", "按主题找", "一件事一次办", "按部门找", "办件进度"],
+         COMMUNITY: ["查找事项", "按主题找", "一件事一次办", "办件进度"]}
 IDLE_SECONDS = {POST_OFFICE: "120", BANK: "90", COMMUNITY: "180"}
 
 

@@ -8,6 +8,7 @@ import { setupIdle } from "./idle.js";
 import { setupBack, setupModes, setupSelfReload } from "./nav.js";
 import { setupOffline } from "./offline.js";
 import { setupPrint } from "./print.js";
+import { setupProgress } from "./progress.js";
 import { setupQrLogin } from "./qrlogin.js";
 import { setupSearch } from "./search.js";
 
@@ -19,6 +20,7 @@ setupSelfReload();
 setupOffline();
 setupSearch();
 setupPrint();
+setupProgress();
 setupQrLogin();
 setupFontCheck();
 setupAttract();
