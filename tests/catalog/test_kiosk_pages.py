@@ -354,6 +354,23 @@ def test_a_double_tap_prints_once(app, kiosk_client, kiosk_of, catalog):
     assert kiosk_client.get("/kiosk/items/ID1/print.png?paper=thermal80").status_code == 200  # showing it is not printing
 
 
+def test_a_logged_in_resident_prints_a_guide_and_searches_at_once_and_both_are_counted(db, kiosk_client, catalog,
+                                                                                       make_resident):
+    import sqlalchemy as sa
+
+    from kiosk_backend.fleet.models import UsageEvent
+    from tests.identity.test_kiosk import log_in
+
+    log_in(db, kiosk_client, make_resident())
+    # Each request writes the session's activity; the usage count must go in the same
+    # transaction, or on SQLite it waits for the request's own write lock (503 after ~15 s).
+    assert kiosk_client.post("/kiosk/items/ID1/print?paper=thermal80").status_code == 202
+    assert kiosk_client.get("/kiosk/search?q=户口").status_code == 200
+    db.session.expire_all()
+    kinds = sorted(db.session.scalars(sa.select(UsageEvent.kind)))
+    assert kinds.count("print") == 1 and "search" in kinds
+
+
 def test_a_kiosk_without_a_printer_gets_no_print_job(kiosk_of, catalog):
     assert kiosk_of("community-tablet").post("/kiosk/items/ID1/print?paper=thermal80").status_code == 404
 
