@@ -29,6 +29,7 @@ from ..core import calendar_store
 from ..core.clock import utcnow
 from ..core.errors import Invalid
 from ..core.forms import use_form
+from ..core.payloads import Schema
 from ..core.requests import require_role
 from ..extensions import db
 from ..identity import residents
@@ -267,7 +268,7 @@ def _admins_only():
     require_role("admin")
 
 
-class ClientForm(ma.Schema):
+class ClientForm(Schema):
     """The console's "new department client" form; the service checks the rules again."""
 
     class Meta:
