@@ -48,7 +48,8 @@ class Application(TimestampMixin, db.Model):
     __tablename__ = "applications_application"
     __table_args__ = (
         sa.Index("ix_applications_application_state_deadline", "state", "deadline"),
-        sa.Index("ix_applications_application_applicant_received", "applicant_id_hash", "received_at"),
+        # "my applications", newest first, read in index order
+        sa.Index("ix_applications_application_applicant_received", "applicant_id_hash", "received_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -111,8 +112,8 @@ class ApplicationEvent(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    application_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("applications_application.id", ondelete="CASCADE"), index=True)
+    # Indexed by the unique (application_id, seq), which also returns a timeline in order.
+    application_id: Mapped[int] = mapped_column(sa.ForeignKey("applications_application.id", ondelete="CASCADE"))
     application: Mapped[Application] = relationship(back_populates="events")
     seq: Mapped[int]  # 1, 2, 3 … per application
     action: Mapped[str] = mapped_column(sa.String(24))  # states.Action

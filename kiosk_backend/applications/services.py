@@ -241,10 +241,11 @@ class NewEvent:
 
 
 def apply_event(session: Session, number: str, event: NewEvent, *, actor: str, actor_name: str,
-                client: DepartmentClient | None = None, now=utcnow,
-                calendar: Calendar | None = None) -> tuple[ApplicationEvent, bool]:
+                client: DepartmentClient | None = None, now=utcnow, calendar: Calendar | None = None,
+                notify: bool = True) -> tuple[ApplicationEvent, bool]:
     """Move an application by one event and add it to the timeline; the resident is notified
-    through the outbox (SMS) for the moves in NOTIFIED.
+    through the outbox (SMS) for the moves in NOTIFIED, unless ``notify`` is False (history
+    loaded after the fact: the demo, imports of past events).
 
     Idempotent by ``event.event_id`` per client: an event already applied returns
     ``(that event, False)``. Otherwise returns ``(new event, True)``.
@@ -311,7 +312,7 @@ def apply_event(session: Session, number: str, event: NewEvent, *, actor: str, a
     session.add(entry)
     session.flush()
     session.refresh(application)
-    if action in NOTIFIED and (application.applicant_phone_encrypted or "") != "":
+    if notify and action in NOTIFIED and (application.applicant_phone_encrypted or "") != "":
         outbox.enqueue(session, NOTIFY_TOPIC, {"event_id": entry.id}, key=f"event:{entry.id}", now=now)
     return entry, True
 

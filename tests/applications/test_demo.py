@@ -180,3 +180,10 @@ def test_kiosk_demo_loads_them_once_and_prints_numbers_that_look_up(make_app):
         assert "Demo applications already present" in second.output
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Application)) == created
         assert re.findall(r"^ +(\S+) +ID …(\w{4}) / phone …(\w{4}) ", second.output, re.MULTILINE) == tried
+
+
+def test_the_demo_history_sends_no_text_messages(db, demo_catalog):
+    from kiosk_backend.core.outbox import OutboxMessage
+
+    assert load(db) >= 50
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0

@@ -104,7 +104,7 @@ def upgrade():
     sa.UniqueConstraint("number", name=op.f("uq_applications_application_number"))
     )
     with op.batch_alter_table("applications_application", schema=None) as batch_op:
-        batch_op.create_index("ix_applications_application_applicant_received", ["applicant_id_hash", "received_at"], unique=False)
+        batch_op.create_index("ix_applications_application_applicant_received", ["applicant_id_hash", "received_at", "id"], unique=False)
         batch_op.create_index(batch_op.f("ix_applications_application_client_id"), ["client_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_applications_application_item_id"), ["item_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_applications_application_state"), ["state"], unique=False)
@@ -131,9 +131,6 @@ def upgrade():
     sa.UniqueConstraint("application_id", "seq", name=op.f("uq_applications_event_application_id_seq")),
     sa.UniqueConstraint("client_id", "event_id", name=op.f("uq_applications_event_client_id_event_id"))
     )
-    with op.batch_alter_table("applications_event", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_applications_event_application_id"), ["application_id"], unique=False)
-
     op.create_table("applications_notification",
     sa.Column("id", sa.Integer(), nullable=False),
     sa.Column("event_id", sa.Integer(), nullable=False),
@@ -163,9 +160,6 @@ def downgrade():
         batch_op.drop_index(batch_op.f("ix_applications_notification_application_id"))
 
     op.drop_table("applications_notification")
-    with op.batch_alter_table("applications_event", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_applications_event_application_id"))
-
     op.drop_table("applications_event")
     with op.batch_alter_table("applications_application", schema=None) as batch_op:
         batch_op.drop_index("ix_applications_application_state_deadline")
