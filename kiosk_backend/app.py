@@ -57,7 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     requests.init_app(app)  # one commit per request (below 400 commit, else roll back); runs first
     from .core import jobs_admin, tasks
 
-    tasks.init_app(app, jobs=("fleet.jobs", "identity.jobs", "applications.jobs"))  # outbox relay, task queue (Huey), periodic jobs
+    tasks.init_app(app, jobs=("fleet.jobs", "identity.jobs", "applications.jobs", "courier.jobs"))  # outbox relay, task queue (Huey), periodic jobs
 
     from .core import (
         health,
@@ -89,6 +89,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     extensions.api.register_blueprint(applications_api.blp)  # the mini-app: my applications, lookup
     extensions.api.register_blueprint(department_api.blp)  # departments' signed requests: create, events
+    from .courier import api as courier_api
+    from .courier import callbacks as courier_callbacks
+
+    extensions.api.register_blueprint(courier_api.blp)  # the mini-app: bookings (Idempotency-Key), cancel
+    extensions.api.register_blueprint(courier_callbacks.blp)  # carriers' signed tracking pushes
 
     # Kiosk touch screens (/kiosk): only enrolled, authorized kiosks get past the gate.
     from .catalog import kiosk as catalog_kiosk
@@ -114,6 +119,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .applications import kiosk as applications_kiosk
 
     kiosk.register_blueprint(applications_kiosk.bp)  # 办件进度: lookup, my applications, receipts
+    from .courier import kiosk as courier_kiosk
+
+    kiosk.register_blueprint(courier_kiosk.bp)  # 邮寄材料 / 结果寄回家: book a pickup, cover sheet
     app.register_blueprint(kiosk)
 
     # Admin console (/admin): server-side staff sessions, CSRF, roles.
@@ -135,6 +143,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     console.register_blueprint(applications_admin.bp)  # applications, overdue, department clients
     console.register_blueprint(calendar_admin.bp)  # the working-day calendar (holiday arrangements)
+    from .courier import admin as courier_admin
+
+    console.register_blueprint(courier_admin.bp)  # bookings, pickup slots, carrier accounts, reconciliation
     app.register_blueprint(console)
 
     # Phone pages (/m): a resident's server-side session (cookie resident_session) when logged in.
@@ -149,6 +160,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .applications import mobile as applications_mobile
 
     mobile.register_blueprint(applications_mobile.bp)  # /m/applications: mine, and one by number
+    from .courier import mobile as courier_mobile
+
+    mobile.register_blueprint(courier_mobile.bp)  # /m/bookings: my bookings, their timeline, cancel
     app.register_blueprint(mobile)
 
     app.add_url_rule("/", "root", lambda: redirect(url_for("kiosk.catalog.home")))

@@ -9,7 +9,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "kiosk_backend"
 # Lower first: a domain may import itself and the domains before it.
-DOMAINS = ["sites", "fleet", "identity", "catalog", "applications"]
+DOMAINS = ["sites", "fleet", "identity", "catalog", "applications", "courier"]
 ENTRY_POINTS = {"cli", "wsgi", "benchmarks"}
 
 
