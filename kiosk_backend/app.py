@@ -122,6 +122,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .courier import kiosk as courier_kiosk
 
     kiosk.register_blueprint(courier_kiosk.bp)  # 邮寄材料 / 结果寄回家: book a pickup, cover sheet
+    from .courier import timeline  # noqa: F401  (the postal legs on applications' timelines)
     app.register_blueprint(kiosk)
 
     # Admin console (/admin): server-side staff sessions, CSRF, roles.

@@ -8,6 +8,7 @@ timeline oldest first.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -60,9 +61,24 @@ def deadline_view(application: Application, *, calendar: Calendar, today: date) 
     return {**base, "key": left.key, "count": left.count, "overdue": left.overdue}
 
 
+# Domains above this one add entries to an application's timeline (courier: the two postal
+# legs) without being imported here: they register a source on import. A source returns
+# entries shaped like event_view's, with ``kind`` naming it and ``action`` "courier" etc.
+TimelineSource = Callable[[Application], list[dict[str, Any]]]
+_timeline_sources: list[TimelineSource] = []
+
+
+def register_timeline_source(source: TimelineSource) -> TimelineSource:
+    """Add ``source``'s entries to every application's timeline (idempotent)."""
+    if source not in _timeline_sources:
+        _timeline_sources.append(source)
+    return source
+
+
 def event_view(event: ApplicationEvent) -> dict[str, Any]:
     details = event.details or {}
     return {
+        "kind": "application",
         "seq": event.seq,
         "action": event.action,
         "action_key": f"application.action.{event.action}",
@@ -112,5 +128,9 @@ def view(application: Application, *, calendar: Calendar, today: date, timeline:
         "updated_at": application.last_event_at,
     }
     if timeline:
-        data["timeline"] = [event_view(event) for event in application.events]
+        entries = [event_view(event) for event in application.events]
+        for source in _timeline_sources:
+            entries.extend(source(application))
+        # Oldest first; the department's own events keep their order among equal times.
+        data["timeline"] = sorted(entries, key=lambda e: (e["occurred_at"], e["kind"] != "application"))
     return data

@@ -29,6 +29,10 @@ NEXT_STEPS = sorted({key.removeprefix(NEXT_PREFIX) for key in progress.NEXT_STEP
 DEADLINE_KEYS = ["remaining", "due_today", "overdue", "paused", "not_started", "finished", "unknown"]
 STATES = [s.value for s in states.State]
 ACTIONS = [a.value for a in states.Action]
+# The parcel statuses a courier step may carry (courier/states.py; listed here so that this
+# lower domain does not import the courier domain).
+COURIER_STATES = ["pending_pickup", "accepted", "in_transit", "out_for_delivery", "delivered", "failed_delivery",
+                  "awaiting_collection", "returned", "cancelled", "exception"]
 MODES = [m.value for m in states.Mode]
 OUTCOMES = [o.value for o in states.Outcome]
 DELIVERIES = [d.value for d in states.Delivery]
@@ -126,10 +130,15 @@ class ApplicantOut(Schema):
 class EventOut(Schema):
     """One entry of the timeline, oldest first."""
 
-    seq = fields.Integer(required=True)
-    action = fields.String(required=True, validate=validate.OneOf(ACTIONS))
+    kind = fields.String(required=True, validate=validate.OneOf(["application", "courier"]),
+                         metadata={"description": "application: the department's event; courier: a postal leg's "
+                                                  "step (材料寄出, 结果派送中 …)"})
+    seq = fields.Integer(required=True, allow_none=True, metadata={"description": "None for courier steps"})
+    action = fields.String(required=True, validate=validate.OneOf([*ACTIONS, "courier"]))
     action_text = _text("What happened", attribute="action_key")
-    state = fields.String(required=True, validate=validate.OneOf(STATES), metadata={"description": "The state after it"})
+    state = fields.String(required=True, validate=validate.OneOf(STATES + COURIER_STATES),
+                          metadata={"description": "The application's state after it, or the parcel's status "
+                                                   "for courier steps"})
     state_text = _text("The state after it", attribute="state_key")
     actor_name = fields.String(required=True, metadata={"description": "Who: the department or office"})
     note = fields.String(required=True, allow_none=True)
