@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .code128 import is_encodable
+
 __all__ = ["BLOCK_KINDS", "Block"]
 
 BLOCK_KINDS = frozenset(
-    {"title", "heading", "text", "bullet", "check", "kv", "qr", "rule", "small"}
+    {"title", "heading", "text", "bullet", "check", "kv", "qr", "barcode", "rule", "small"}
 )
 
 
@@ -27,11 +29,15 @@ class Block:
     * ``"kv"``: ``label：text``, label bold. The value wraps under itself.
     * ``"qr"``: a QR code of ``payload`` centred, with ``text`` as an
       optional caption underneath.
+    * ``"barcode"``: a Code 128 barcode of ``payload`` (printable ASCII:
+      numbers of applications, waybills, orders) centred, with ``text`` as
+      an optional caption underneath.
     * ``"rule"``: a horizontal line.
     * ``"small"``: fine print, e.g. footers and disclaimers.
 
-    Raises ``ValueError`` for an unknown kind, a ``kv`` without a label or a
-    ``qr`` without a payload, and ``TypeError`` if a field is not a string
+    Raises ``ValueError`` for an unknown kind, a ``kv`` without a label, a
+    ``qr`` without a payload or a ``barcode`` whose payload Code 128 cannot
+    carry, and ``TypeError`` if a field is not a string
     (a ``None`` from a missing database column fails here, not mid-render).
     """
 
@@ -53,4 +59,6 @@ class Block:
             raise ValueError("a 'kv' block needs a label")
         if self.kind == "qr" and not self.payload:
             raise ValueError("a 'qr' block needs a payload")
+        if self.kind == "barcode" and not is_encodable(self.payload):
+            raise ValueError("a 'barcode' block needs a payload of printable ASCII")
 

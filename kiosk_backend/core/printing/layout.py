@@ -10,10 +10,17 @@ from functools import partial
 from PIL import Image, ImageDraw
 
 from .blocks import Block
+from .code128 import CODE128_QUIET_ZONE_MODULES, code128_image, code128_modules
 from .fonts import Typeface, typeface
 from .paper import BLACK, Paper
 from .qr import MIN_QR_MODULE_MM, _qr_modules, qr_image
 from .wrap import wrap_text
+
+# Code 128 modules of 0.33 mm (the nearest whole pixel above) where the symbol fits: hand
+# scanners read that from thermal paper at arm's length. A 12-character number fits the
+# 80 mm roll at 2 dots (0.25 mm), still well inside what they read.
+PREFERRED_BARCODE_MODULE_MM = 0.33
+BARCODE_HEIGHT_MM = 12
 
 _Paint = Callable[[Image.Image, ImageDraw.ImageDraw, int], None]
 """Draws a strip onto a page given the page's image, draw handle and the
@@ -60,6 +67,7 @@ class _Composer:
             "check": self._check,
             "kv": self._kv,
             "qr": self._qr,
+            "barcode": self._barcode,
             "rule": self._rule,
             "small": self._small,
         }
@@ -264,6 +272,31 @@ class _Composer:
             height=size,
             paint=paint,
             space_before=round(self.body.size * 0.3),
+            keep_with_next=bool(caption),
+        )
+        return [code, *caption]
+
+    def _barcode(self, block: Block) -> list[_Strip]:
+        paper = self.paper
+        count = len(code128_modules(block.payload)) + 2 * CODE128_QUIET_ZONE_MODULES
+        preferred = math.ceil(PREFERRED_BARCODE_MODULE_MM / 25.4 * paper.dpi)
+        # The widest whole-pixel module that fits, preferred size at most. A symbol too
+        # long for the minimum still prints narrower (the caption carries the number in
+        # clear); one too long for one pixel a module cannot print at all.
+        module_px = min(preferred, self.width // count)
+        if module_px < 1:
+            raise ValueError(f"a barcode of this payload needs at least {count} px, the paper has {self.width}")
+        height = round(BARCODE_HEIGHT_MM / 25.4 * paper.dpi)
+        image = code128_image(block.payload, module_px=module_px, height_px=height)
+
+        def paint(page: Image.Image, draw: ImageDraw.ImageDraw, top: int) -> None:
+            page.paste(image, (self.left + (self.width - image.width) // 2, top))
+
+        caption = self._lines(block.text, self.body, centred=True) if block.text else []
+        code = _Strip(
+            height=height,
+            paint=paint,
+            space_before=round(self.body.size * 0.4),
             keep_with_next=bool(caption),
         )
         return [code, *caption]
