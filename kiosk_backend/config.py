@@ -53,6 +53,9 @@
 | KIOSK_SMS_TENCENT_SDK_APP_ID | the SMS application's SdkAppId; required with tencent | none |
 | KIOSK_SMS_TENCENT_REGION, KIOSK_SMS_TENCENT_ENDPOINT | X-TC-Region and the API's base URL (https) | ap-guangzhou, https://sms.tencentcloudapi.com |
 | KIOSK_CALENDAR_WARN_MONTH | from this month on the console warns that next year's holiday arrangement (放假安排) is not entered yet | 11 |
+| KIOSK_IDEMPOTENCY_HOURS | how long an Idempotency-Key and its stored response are kept (at least 24) | 24 |
+| KIOSK_IDEMPOTENCY_LEASE_SECONDS | how long a request holds its Idempotency-Key before a retry may take it over (the request died) | 60 |
+| KIOSK_COURIER_POLL_QUIET_MINUTES | a parcel not heard of (push or poll) for this long is polled at its carrier | 120 |
 """
 from __future__ import annotations
 
@@ -216,6 +219,10 @@ def load_config(instance_path: str | Path, overrides: Mapping[str, Any] | None =
         "KIOSK_QUEUE_NAME": env.get("KIOSK_QUEUE_NAME", "kiosk"),
         "KIOSK_OUTBOX_KEEP_DAYS": int(env.get("KIOSK_OUTBOX_KEEP_DAYS", 7)),
         "KIOSK_OUTBOX_SWEEP_GRACE_SECONDS": 60,
+        # Idempotency-Key of booking POSTs (core.idempotency).
+        "KIOSK_IDEMPOTENCY_HOURS": float(env.get("KIOSK_IDEMPOTENCY_HOURS", 24)),
+        "KIOSK_IDEMPOTENCY_LEASE_SECONDS": float(env.get("KIOSK_IDEMPOTENCY_LEASE_SECONDS", 60)),
+        "KIOSK_COURIER_POLL_QUIET_MINUTES": float(env.get("KIOSK_COURIER_POLL_QUIET_MINUTES", 120)),  # courier.jobs
         "KIOSK_APP_VERSION": __version__,
     }
     url = overrides.pop("DATABASE_URL", None) or env.get("KIOSK_DATABASE_URL")

@@ -33,7 +33,7 @@ from huey.api import Huey
 from sqlalchemy.orm import Session
 
 from ..extensions import db
-from . import outbox, signing
+from . import idempotency, outbox, signing
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,12 @@ def purge_outbox(session: Session, config: Mapping[str, Any]) -> int:
 def purge_nonces(session: Session, config: Mapping[str, Any]) -> int:
     """Forget nonces of signed requests whose timestamps can no longer pass verification."""
     return signing.purge_expired_nonces(session)
+
+
+@periodic("idempotency.purge", every=timedelta(hours=1))
+def purge_idempotency_keys(session: Session, config: Mapping[str, Any]) -> int:
+    """Forget Idempotency-Keys kept longer than KIOSK_IDEMPOTENCY_HOURS (at least 24 h)."""
+    return idempotency.purge_expired(session)
 
 
 # ------------------------------------------------------------------ the queue
