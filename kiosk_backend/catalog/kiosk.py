@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import io
+from types import SimpleNamespace
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, render_template, request, url_for
 from limits import RateLimitItemPerSecond
 from werkzeug.exceptions import NotFound
 
 from ..core import ratelimit
+from ..core.clock import utcnow
 from ..core.i18n import translate_value
 from ..core.kiosk_shell import register_tile, require_feature, require_printer, tiles
 from ..core.printing import PAPERS, qr_image, render_pdf, render_png
 from ..core.printing.links import public_url
+from ..core.requests import record_after_request
 from ..extensions import db, limiter
 from ..fleet import services as fleet
 from . import services
@@ -38,11 +41,14 @@ PRINT_GUARD_SECONDS = 3
 
 
 def _count(kind: str) -> None:
-    """Usage statistics, written in the request's own transaction (committed with it). Not in
-    a transaction beside it: when a resident is logged in, the request has already touched
-    the kiosk session, and on SQLite a second writer would wait for the request's write lock
-    until the busy timeout (a print refused with 503 after ~15 s)."""
-    fleet.record_usage(db.session, g.kiosk, kind)
+    """Usage statistics, written in a transaction of their own once the request's has ended
+    (core.requests.record_after_request): counted even when the page fails afterwards, and
+    never waiting for the request's own write lock — a logged-in resident's request has
+    touched the kiosk session, and on SQLite a write beside it waited until the busy timeout
+    (a print refused with 503 after ~15 s)."""
+    kiosk = SimpleNamespace(id=g.kiosk.id, site_id=g.kiosk.site_id)  # plain values: the request's session ends first
+    moment = utcnow()
+    record_after_request(lambda side: fleet.record_usage(side, kiosk, kind, now=lambda: moment))
 
 
 def _page() -> int:
