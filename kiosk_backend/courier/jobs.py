@@ -162,9 +162,9 @@ def cancel_order(session: Session, booking_id: int, *, reason: str, gateway: Cou
         return "skipped"
     if booking.order_state != OrderState.CANCELLING:
         return booking.order_state
-    placing = session.scalar(sa.select(outbox.OutboxMessage).where(
+    placing = session.scalar(sa.select(outbox.OutboxMessage.state).where(
         outbox.OutboxMessage.topic == services.PLACE_TOPIC, outbox.OutboxMessage.key == f"booking:{booking.id}"))
-    if placing is not None and placing.state in (outbox.PENDING, outbox.RUNNING):
+    if booking.carrier_task_id is None and placing in (outbox.PENDING, outbox.RUNNING):
         raise OrderNotPlacedYet(f"booking {booking.order_no}: the order is still being placed; cancel after")
     gateway = gateway or services.gateway_for(session, booking.carrier)
     try:
