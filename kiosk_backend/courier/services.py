@@ -561,11 +561,15 @@ def book(session: Session, data: BookingIn, *, resident, channel: str, kiosk=Non
 
 
 def gateway_for(session: Session, name: str | None = None) -> CourierGateway:
-    """The gateway of carrier ``name``: the one in ``app.extensions["courier_gateway"]`` when
-    the composition set one (tests, the demo), else courier.carriers' registry."""
-    fixed = current_app.extensions.get(GATEWAY_EXTENSION) if has_app_context() else None
-    if fixed is not None:
-        return fixed
+    """The gateway of carrier ``name`` (default: the configured one), from courier.carriers'
+    registry. A gateway the composition put in ``app.extensions["courier_gateway"]`` (tests,
+    the demo) is used for the carrier it is named for, as the registry does; a mapping or a
+    factory there is the registry's to read. Raises CarrierRejected (unknown or not
+    configured carrier)."""
+    name = name or configured_carrier()
+    override = current_app.extensions.get(GATEWAY_EXTENSION) if has_app_context() else None
+    if override is not None and hasattr(override, "create_order") and getattr(override, "name", name) == name:
+        return override
     from . import carriers  # the registry reads carrier accounts; imported only when a carrier is called
 
     return carriers.gateway_for(session, name)
@@ -593,7 +597,10 @@ def quote(session: Session, data: BookingIn, *, resident, gateway: CourierGatewa
     checked = _check(session, data, resident, problems)
     problems.raise_if_any()
     assert checked is not None
-    gateway = gateway or gateway_for(session, checked.carrier)
+    try:
+        gateway = gateway or gateway_for(session, checked.carrier)
+    except CarrierRejected:  # the carrier is not configured (yet): no price, the booking still works
+        raise QuoteUnavailable() from None
     request = QuoteRequest(sender=gateway_party(checked.sender), recipient=gateway_party(checked.recipient),
                            weight_grams=data.weight_grams, company=checked.company)
     try:

@@ -141,7 +141,7 @@ class FakeGateway:
     the order is taken (nothing after it runs); ``lose_answer`` loses the carrier's answer
     after it took the order (a read timeout)."""
 
-    name = "fake"
+    name = "demo"  # stands in for the configured carrier (services.gateway_for matches by name)
 
     def __init__(self):
         self.lock = threading.Lock()
