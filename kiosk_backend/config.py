@@ -52,6 +52,9 @@
 | KIOSK_SMS_TENCENT_SECRET_ID, KIOSK_SMS_TENCENT_SECRET_KEY | Tencent Cloud API key pair; required with tencent (production refuses to start without) | none |
 | KIOSK_SMS_TENCENT_SDK_APP_ID | the SMS application's SdkAppId; required with tencent | none |
 | KIOSK_SMS_TENCENT_REGION, KIOSK_SMS_TENCENT_ENDPOINT | X-TC-Region and the API's base URL (https) | ap-guangzhou, https://sms.tencentcloudapi.com |
+| KIOSK_COURIER_CARRIER | the carrier new bookings go to (courier.carriers): demo (moves parcels on a schedule, calls nobody) or kuaidi100 (needs its account in the console) | demo |
+| KIOSK_DEMO_CARRIER_STEP_MINUTES | minutes between two states of a demo parcel (已收寄, 运输中, 派送中, 已签收), unless the demo account sets step_minutes | 2 |
+| KIOSK_KUAIDI100_ENDPOINT, KIOSK_KUAIDI100_TIMEOUT_SECONDS | 快递100's API base URL (https; a local fake in tests) and the timeout of each call | https://poll.kuaidi100.com, 10 |
 | KIOSK_CALENDAR_WARN_MONTH | from this month on the console warns that next year's holiday arrangement (放假安排) is not entered yet | 11 |
 | KIOSK_IDEMPOTENCY_HOURS | how long an Idempotency-Key and its stored response are kept (at least 24) | 24 |
 | KIOSK_IDEMPOTENCY_LEASE_SECONDS | how long a request holds its Idempotency-Key before a retry may take it over (the request died) | 60 |
@@ -109,6 +112,16 @@ DEPARTMENT_SIGNING = (
     "its nonce is only used up when it succeeds.")
 
 
+CARRIER_SIGNING = (
+    "A carrier's own signature on its pushes to /api/v1/courier/callbacks/<carrier> (courier.callbacks). 快递100 "
+    "posts application/x-www-form-urlencoded fields `param` (JSON text) and `sign` = upper-case hex MD5(param + "
+    "salt), the salt we gave with the order or subscription; the signature travels in the form body, not the query "
+    "(OpenAPI 3.0 has no body location for a key; `in: query` is the nearest it allows). 快递100's scheme has no "
+    "timestamp or nonce: a push sent again is answered as received and its events are recorded once. A refused "
+    "signature is a 401 whose `errors.signature` names the reason: bad_signature, or unknown_carrier for a carrier "
+    "that pushes nothing here or has no active account; WWW-Authenticate: Carrier-Signature.")
+
+
 def load_config(instance_path: str | Path, overrides: Mapping[str, Any] | None = None,
                 environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     env = os.environ if environ is None else environ
@@ -140,6 +153,8 @@ def load_config(instance_path: str | Path, overrides: Mapping[str, Any] | None =
                                                 "activation (/kiosk/activate)."},
                 "department_hmac": {"type": "apiKey", "in": "header", "name": "X-Kiosk-Signature",
                                     "description": DEPARTMENT_SIGNING},
+                "carrier_signature": {"type": "apiKey", "in": "query", "name": "sign",
+                                      "description": CARRIER_SIGNING},
             }},
         },
         # Database timeouts: a database that stops answering gives 503 + Retry-After
@@ -178,6 +193,11 @@ def load_config(instance_path: str | Path, overrides: Mapping[str, Any] | None =
         "KIOSK_SMS_TENCENT_SDK_APP_ID": env.get("KIOSK_SMS_TENCENT_SDK_APP_ID", ""),
         "KIOSK_SMS_TENCENT_REGION": env.get("KIOSK_SMS_TENCENT_REGION", "ap-guangzhou"),
         "KIOSK_SMS_TENCENT_ENDPOINT": env.get("KIOSK_SMS_TENCENT_ENDPOINT", "https://sms.tencentcloudapi.com"),
+        # Carriers of courier bookings (courier.carriers); accounts and credentials are kept in the database.
+        "KIOSK_COURIER_CARRIER": env.get("KIOSK_COURIER_CARRIER", "demo"),
+        "KIOSK_DEMO_CARRIER_STEP_MINUTES": float(env.get("KIOSK_DEMO_CARRIER_STEP_MINUTES", 2)),
+        "KIOSK_KUAIDI100_ENDPOINT": env.get("KIOSK_KUAIDI100_ENDPOINT", "https://poll.kuaidi100.com"),
+        "KIOSK_KUAIDI100_TIMEOUT_SECONDS": float(env.get("KIOSK_KUAIDI100_TIMEOUT_SECONDS", 10)),
         # Flask's signed session cookie carries one-time console notices only (a new enrolment
         # code between a POST and the page it redirects to); staff sessions are server-side.
         "SESSION_COOKIE_NAME": "kiosk_admin_notice",

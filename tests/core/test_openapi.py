@@ -17,6 +17,7 @@ KIOSK = [{"kiosk": []}, {"kiosk_cookie": []}]
 STAFF = [{"bearer": []}]
 RESIDENT = [{"resident": []}]
 DEPARTMENT = [{"department_hmac": []}]
+CARRIER = [{"carrier_signature": []}]
 PUBLIC = None  # no security requirement at all
 
 # Each operation: its credential and the error statuses it really gives.
@@ -48,6 +49,7 @@ OPERATIONS = {
     ("get", "/api/v1/applications"): (RESIDENT, {401, 422, 503}),
     ("get", "/api/v1/applications/{number}"): (RESIDENT, {401, 404, 503}),
     ("post", "/api/v1/application-lookup"): (PUBLIC, {400, 404, 413, 422, 429, 503}),
+    ("post", "/api/v1/courier/callbacks/{carrier}"): (CARRIER, {400, 401, 413, 422, 503}),
 }
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 
@@ -173,6 +175,7 @@ VALID_ARGUMENTS = {
     ("post", "/api/v1/auth/token"): {"json": {"provider": "demo", "id_token": "demo-1"}},
     **{("post", f"/api/v1/qr-login/{step}"): {"json": {"token": "A" * 32}} for step in ("scan", "confirm", "deny")},
     ("post", "/api/v1/application-lookup"): {"json": {"number": "JX-TEST-000001", "tail": "002X"}},
+    ("post", "/api/v1/courier/callbacks/{carrier}"): {"data": {"param": "{}", "sign": "0" * 32}},
 }
 
 
@@ -214,7 +217,8 @@ def test_text_rules_the_schemas_check_are_in_the_document(spec, client):
 @pytest.mark.parametrize("authorization", [None, "Bearer not-a-token", "Kiosk not-a-credential", "Basic YTpi"])
 def test_a_401_names_the_scheme_that_would_work(client, method, path, authorization):
     scheme = {str(STAFF): "Bearer", str(RESIDENT): "Resident",
-              str(DEPARTMENT): "KIOSK-HMAC-SHA256"}.get(str(OPERATIONS[(method, path)][0]), "Kiosk")
+              str(DEPARTMENT): "KIOSK-HMAC-SHA256",
+              str(CARRIER): "Carrier-Signature"}.get(str(OPERATIONS[(method, path)][0]), "Kiosk")
     headers = {"Authorization": authorization} if authorization else {}
     response = client.open(re.sub(r"\{[^}]+\}", "1", path), method=method.upper(), headers=headers,
                            **VALID_ARGUMENTS.get((method, path), {}))
