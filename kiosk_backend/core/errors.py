@@ -87,7 +87,7 @@ ERROR_RESPONSES: dict[int, tuple[str, str, dict]] = {
                          "here takes (nested too deep, over-long numbers, NaN), or a value is out of the "
                          "range the database can store.", {}),
     401: ("UNAUTHORIZED", "No valid credential: missing, unknown, expired or revoked.",
-          {"WWW-Authenticate": {"description": "The scheme to authenticate with: Bearer (staff), Kiosk, Resident or KIOSK-HMAC-SHA256 (departments)",
+          {"WWW-Authenticate": {"description": "The scheme to authenticate with: Bearer (staff), Kiosk, Resident, KIOSK-HMAC-SHA256 (departments) or Carrier-Signature (carriers)",
                                 "required": True, "schema": {"type": "string"}}}),
     403: ("FORBIDDEN", "The credential is valid but not allowed here: a kiosk waiting for an administrator "
                        "to authorize it, a staff member without the role, or a QR login code another "
