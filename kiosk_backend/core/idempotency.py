@@ -330,6 +330,19 @@ def purge_expired(session: Session, *, now=utcnow) -> int:
 
 # ---------------------------------------------------------------- the decorator
 
+def _check_no_write_yet() -> None:
+    """The claim commits on a connection of its own: on SQLite it would wait (busy timeout,
+    then 503) for a write lock the request itself already holds. Say so at once instead: the
+    claim comes before the request's first write (a session's pending touch is not written
+    until the next query, so the surfaces' hooks are fine)."""
+    if not db.session.registry.has() or not db.session().in_transaction():
+        return
+    connection = db.session().connection()
+    if connection.dialect.name == "sqlite" and connection.connection.dbapi_connection.in_transaction:
+        raise RuntimeError("Idempotency-Key claimed after the request wrote to SQLite: claim it first")
+
+
+
 def idempotent(scope: Callable[[], str], *, required: bool = False, now=utcnow):
     """Make a view honour ``Idempotency-Key`` (see the module's docstring). ``scope()`` says
     whose key it is (called after the header is checked, before the claim; it may raise 401).
@@ -343,6 +356,7 @@ def idempotent(scope: Callable[[], str], *, required: bool = False, now=utcnow):
             if key is None:
                 return view(*args, **kwargs)
             who = scope()
+            _check_no_write_yet()
             keep, lease = settings()
             outcome = begin(who, key, request_hash(), keep=keep, lease=lease, now=now)
             if isinstance(outcome, Stored):

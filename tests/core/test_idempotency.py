@@ -54,6 +54,16 @@ def _probe_blueprint() -> Blueprint:
         audit.record(_db.session, actor=SYSTEM, action="probe.thing", target="required")
         return {"ok": True}, 201
 
+    def scope_after_a_write() -> str:
+        audit.record(_db.session, actor=SYSTEM, action="probe.thing", target="early")
+        _db.session.flush()  # the request writes before the claim (a mistake on SQLite)
+        return _scope()
+
+    @bp.post("/late-claim")
+    @idempotency.idempotent(scope=scope_after_a_write)
+    def late_claim():
+        return {"ok": True}, 201
+
     @bp.post("/form")
     @idempotency.idempotent(scope=_scope)
     def form():
@@ -279,6 +289,21 @@ def test_a_form_answered_by_a_redirect_is_replayed_with_its_location_whatever_th
     other = client.post("/api/v1/_idem/form", data={"name": "another"}, headers=headers)
     assert other.status_code == 422
     assert things(probe) == ["parcel"]
+
+
+def test_a_claim_after_the_requests_first_write_fails_at_once_on_sqlite_and_works_elsewhere(probe, caplog):
+    import time
+
+    started = time.monotonic()
+    response = post(probe.test_client(), path="/api/v1/_idem/late-claim")
+    assert time.monotonic() - started < 5  # not the 15 s busy timeout
+    with probe.app_context():
+        dialect = _db.engine.dialect.name
+    if dialect == "sqlite":
+        assert response.status_code == 500 and keys(probe) == [] and things(probe) == []
+        assert "claim it first" in caplog.text
+    else:
+        assert response.status_code == 201 and things(probe) == ["early"]
 
 
 def test_a_scope_must_name_a_client(probe):
