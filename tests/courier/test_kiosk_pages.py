@@ -560,3 +560,77 @@ def test_every_field_of_the_screens_has_its_words_in_both_languages():
         for field in form().fields:
             entry = catalogue().get(f"courier.kiosk.error.{field}")
             assert entry and entry.get("zh-CN") and entry.get("en"), (form.__name__, field)
+
+
+def test_a_second_tap_while_the_first_is_still_booking_waits_and_then_shows_the_booking(
+        app, db, kiosk_client, make_application, resident_at_kiosk, office, slot):
+    from kiosk_backend.core import idempotency
+
+    flow = Flow(kiosk_client, make_application("concluded").number)
+    flow.who(), flow.where(), flow.when(slot)
+    form = {"s": state_of(flow.page), "key": key_of(flow.page)}
+    scope = f"kiosk:{kiosk_client.kiosk.id}:r{resident_at_kiosk.id}"
+    with app.test_request_context("/kiosk/courier/confirm", method="POST", data=form):
+        keep, lease = idempotency.settings()
+        claim = idempotency.begin(scope, form["key"], idempotency.request_hash(), keep=keep, lease=lease)
+    waiting = kiosk_client.post("/kiosk/courier/confirm", data=form)
+    page = main_of(waiting.text)
+    assert waiting.status_code == 409 and "正在预约，请稍候" in page and bookings(db) == []
+    # The wait screen sends the very same form again (courier.js, after a few seconds).
+    assert state_of(page) == form["s"] and key_of(page) == form["key"]
+    assert 'action="/kiosk/courier/confirm"' in page and 'data-retry-seconds="3"' in page
+    # The first request dies without an answer; once its lease is over, the retry books.
+    with app.app_context():
+        db.session.execute(sa.update(idempotency.IdempotencyKey).where(idempotency.IdempotencyKey.claim == claim.token)
+                           .values(lease_until=claim.lease_until.replace(year=2000)))
+        db.session.commit()
+    retried = kiosk_client.post("/kiosk/courier/confirm", data=form)
+    assert retried.status_code == 303 and len(bookings(db)) == 1
+
+
+def test_a_standalone_booking_from_the_guide_prints_the_items_checklist(db, kiosk_client, make_items,
+                                                                        resident_at_kiosk, office, slot):
+    from kiosk_backend.courier import coversheet
+
+    make_items(item_row(task_code="EXPRESS02", task_name="护照补办", dept_name="九江市公安局", is_express=True,
+                        materials=[{"name": "护照遗失声明", "type": "原件", "form": "纸质", "paper_copies": 1}]))
+    flow = Flow(kiosk_client, item="EXPRESS02")
+    assert flow.response.status_code == 200 and "护照补办" in flow.page and "邮寄材料 · 寄件人和收件人" in flow.page
+    assert flow.page.index("寄件人") < flow.page.index("收件人")  # she sends, the office receives
+    flow.who(), flow.where(), flow.when(slot)
+    assert 'name="payer" value="sender" checked' in flow.page
+    location = flow.confirm().headers["Location"]
+    [booking] = bookings(db)
+    assert booking.purpose == "standalone" and booking.application_id is None and booking.payer == "sender"
+    assert location == f"/kiosk/courier/bookings/{booking.order_no}?item=EXPRESS02&booked=1"
+    page = kiosk_client.get(location).text
+    cover = f"/kiosk/courier/bookings/{booking.order_no}/cover?paper=thermal80&amp;item=EXPRESS02"
+    assert cover in page
+    # The cover sheet's checklist is the item's.
+    with kiosk_client.application.test_request_context(f"/kiosk/courier/bookings/{booking.order_no}/cover.png",
+                                                       query_string={"item": "EXPRESS02"}):
+        from flask import g
+
+        g.kiosk = kiosk_client.kiosk
+        blocks = courier_kiosk._cover_blocks(db.session.get(Booking, booking.id))
+    assert [b.text for b in blocks if b.kind == "check"] == ["护照遗失声明（原件，1 份）"]
+    assert blocks[0].text == "邮寄材料封面" and coversheet.parse_cover_payload(
+        next(b.payload for b in blocks if b.kind == "qr")).application_number is None
+    png = kiosk_client.get(f"/kiosk/courier/bookings/{booking.order_no}/cover.png?paper=thermal80&item=EXPRESS02")
+    assert png.status_code == 200
+
+
+def test_staff_logged_in_at_the_kiosk_get_the_login_prompt_too(db, kiosk_client, make_application, make_staff,
+                                                               office):
+    from kiosk_backend.identity import sessions
+    from kiosk_backend.identity.kiosk import COOKIE
+
+    helper = make_staff("helper1", role="helper")
+    _, token = sessions.start(db.session, channel="kiosk", staff=helper, kiosk_id=kiosk_client.kiosk.id,
+                              idle_seconds=300, absolute_seconds=900, actor=SYSTEM)
+    db.session.commit()
+    kiosk_client.set_cookie(COOKIE, token, path="/kiosk")
+    application = make_application("concluded")
+    response = kiosk_client.get(START, query_string={"application": application.number, "leg": "result"})
+    assert response.status_code == 401 and "请先登录" in response.text
+    assert 'id="courier-login-button"' not in response.text  # someone is logged in here already
