@@ -24,13 +24,26 @@ from tests.conftest import World, catalog_file, login, site_form
 @dataclass
 class WorldWithApplications(World):
     """The console's world and what the applications pages name: an application and a
-    department client. Neither belongs to a site: both scopes name the same ones."""
+    department client. Neither belongs to a site: both scopes name the same ones. The
+    courier pages name a booking and a pickup slot per site, and (admins only, no site) a
+    carrier account, a handling authority and a reconciliation finding."""
 
     number: str = ""
     client_id: int = 0
+    own_order_no: str = ""
+    other_order_no: str = ""
+    own_slot_id: int = 0
+    other_slot_id: int = 0
+    authority_id: int = 0
+    finding_id: int = 0
 
     def ids(self, scope: str) -> dict:
-        return super().ids(scope) | {"number": self.number, "client_id": self.client_id}
+        own = scope == "own"
+        return super().ids(scope) | {"number": self.number, "client_id": self.client_id,
+                                     "order_no": self.own_order_no if own else self.other_order_no,
+                                     "slot_id": self.own_slot_id if own else self.other_slot_id,
+                                     "authority_id": self.authority_id, "finding_id": self.finding_id,
+                                     "carrier": "kuaidi100"}
 
 
 @pytest.fixture
@@ -39,7 +52,50 @@ def world(world, db, make_application):
 
     agency, _secret = departments.create_client(db.session, name="九江市公安局", region_code="360400", actor="system")
     application = make_application("in_progress", client=agency)
-    return WorldWithApplications(**vars(world), number=application.number, client_id=agency.id)
+    return WorldWithApplications(**vars(world), number=application.number, client_id=agency.id,
+                                 **_courier_world(db, world))
+
+
+def _courier_world(db, world) -> dict:
+    """A booking and a free slot at each site, a 快递100 account, an authority, a finding."""
+    from datetime import timedelta
+
+    from kiosk_backend.core.actors import SYSTEM
+    from kiosk_backend.core.clock import LOCAL_TZ, utcnow
+    from kiosk_backend.courier import authorities, carriers, services
+    from kiosk_backend.courier.models import PickupSlot, ReconciliationFinding
+    from kiosk_backend.identity.models import Resident
+
+    tomorrow = utcnow().astimezone(LOCAL_TZ).date() + timedelta(days=1)
+    resident = Resident(provider="demo", subject="matrix", name="张三", phone_masked="139****9000")
+    db.session.add(resident)
+    out = {}
+    for scope, site in (("own", world.own_site), ("other", world.other_site)):
+        booked, free = (PickupSlot(site_id=site.id, day=tomorrow, starts=starts, ends=ends, capacity=5)
+                        for starts, ends in (("09:00", "11:00"), ("14:00", "16:00")))
+        db.session.add_all([booked, free])
+        db.session.flush()
+        party = services.PartyIn(name="张三", mobile="13900139000", province_code="36", city_code="3604",
+                                 county_code="360403", address="浔阳路 1 号 2 单元 301")
+        booking = services.book(db.session, services.BookingIn(
+            purpose="standalone", sender=party, recipient=party, item_type="materials", pieces=1, weight_grams=500,
+            insured_value_fen=0, payer="sender", pickup_mode="counter", site_id=site.id, slot_id=booked.id),
+            resident=resident, channel="mobile", actor=SYSTEM)
+        out[f"{scope}_order_no"], out[f"{scope}_slot_id"] = booking.order_no, free.id
+    carriers.save_account(db.session, "kuaidi100", {"key": "k" * 16, "customer": "C" * 16, "secret": "s" * 16}, {},
+                          actor=SYSTEM)
+    out["authority_id"] = authorities.save_authority(db.session, authorities.AuthorityIn(**AUTHORITY),
+                                                     actor=SYSTEM).id
+    finding = ReconciliationFinding(run_on=tomorrow, carrier="demo", kind="unknown_to_us", order_no="KBX",
+                                    found_at=utcnow())
+    db.session.add(finding)
+    db.session.commit()
+    return out | {"finding_id": finding.id}
+
+
+AUTHORITY = {"org_name": "深圳市社会保险基金管理局", "region_code": "440300", "recipient_name": "跨省通办收件窗口",
+             "phone": "0755-83358000", "province_code": "44", "city_code": "4403", "county_code": "440304",
+             "address": "福田区福华一路 1 号", "postcode": "518048"}
 
 
 # What a valid request to each route sends (besides the CSRF token).
@@ -53,6 +109,16 @@ def body_for(endpoint: str) -> dict:
         "admin.catalog.import_page": {"file": catalog_file()},
         "admin.identity.login": {"username": "nobody", "password": "wrong password"},
         "admin.applications.departments.index": {"name": "九江市市场监督管理局", "region_code": "360400"},
+        "admin.courier.site_slots": {"day_from": _tomorrow(), "day_to": _tomorrow(), "starts": "16:00", "ends": "17:00",
+                                     "capacity": "3"},
+        "admin.courier.capacity": {"capacity": "7"},
+        "admin.courier.times": {"starts": "14:30", "ends": "16:30"},
+        "admin.courier.accounts.index": {"carrier": "demo", "setting_step_minutes": "3"},
+        "admin.courier.accounts.rotate": {"new_salt": "1"},
+        "admin.courier.authorities.index": {**AUTHORITY, "org_name": "杭州市社会保险管理服务中心", "region_code": "330100",
+                                            "province_code": "33", "city_code": "3301", "county_code": "330105",
+                                            "address": "拱墅区环城北路 288 号", "postcode": "310006"},
+        "admin.courier.authorities.edit": {**AUTHORITY, "address": "福田区福华一路 1 号社保大厦"},
         # The calendar: edit the year in the URL (CALENDAR_YEAR), add 2030, import 2031.
         "admin.calendar.edit": {**calendar_admin.form_values(shipped_calendar().arrangement(CALENDAR_YEAR)),
                                 "workdays": ""},
@@ -64,6 +130,14 @@ def body_for(endpoint: str) -> dict:
 
 
 CALENDAR_YEAR = 2026  # the <year> of the calendar's routes: a shipped year
+
+
+def _tomorrow() -> str:
+    from datetime import timedelta
+
+    from kiosk_backend.core.clock import LOCAL_TZ, utcnow
+
+    return (utcnow().astimezone(LOCAL_TZ).date() + timedelta(days=1)).isoformat()
 QUERIES = {"admin.fleet.usage_json": ["site={site_id}", "kiosk={kiosk_id}", ""],
            "admin.fleet.code_qr": ["code=ACDEF-GHJKM"]}
 
@@ -121,6 +195,27 @@ MATRIX = {
     ("admin.calendar.import_json", "GET"): (200, 403, 403, 403, LOGIN),
     ("admin.calendar.import_json", "POST"): (303, 403, 403, 403, LOGIN),
     ("admin.calendar.revert", "POST"): (303, 403, 403, 403, LOGIN),  # nothing stored yet: a no-op
+    # Courier: bookings and pickup slots belong to a site (another site's are 404 to a site
+    # manager, like its kiosks); carrier accounts, authorities and reconciliation are admins'.
+    ("admin.courier.index", "GET"): (200, 200, 200, 403, LOGIN),  # a manager's list shows their sites only
+    ("admin.courier.booking", "GET"): (200, 200, 404, 403, LOGIN),
+    ("admin.courier.slots", "GET"): (200, 200, 200, 403, LOGIN),
+    ("admin.courier.site_slots", "GET"): (200, 200, 404, 403, LOGIN),
+    ("admin.courier.site_slots", "POST"): (303, 303, 404, 403, LOGIN),
+    ("admin.courier.capacity", "POST"): (303, 303, 404, 403, LOGIN),
+    ("admin.courier.times", "POST"): (303, 303, 404, 403, LOGIN),
+    ("admin.courier.accounts.index", "GET"): (200, 403, 403, 403, LOGIN),
+    ("admin.courier.accounts.index", "POST"): (303, 403, 403, 403, LOGIN),
+    ("admin.courier.accounts.rotate", "POST"): (303, 403, 403, 403, LOGIN),
+    ("admin.courier.accounts.disable", "POST"): (303, 403, 403, 403, LOGIN),
+    ("admin.courier.accounts.enable", "POST"): (303, 403, 403, 403, LOGIN),
+    ("admin.courier.authorities.index", "GET"): (200, 403, 403, 403, LOGIN),
+    ("admin.courier.authorities.index", "POST"): (303, 403, 403, 403, LOGIN),
+    ("admin.courier.authorities.edit", "GET"): (200, 403, 403, 403, LOGIN),
+    ("admin.courier.authorities.edit", "POST"): (303, 403, 403, 403, LOGIN),
+    ("admin.courier.reconciliation.index", "GET"): (200, 403, 403, 403, LOGIN),
+    ("admin.courier.reconciliation.run", "POST"): (303, 403, 403, 403, LOGIN),  # queued for the worker
+    ("admin.courier.reconciliation.resolve", "POST"): (303, 403, 403, 403, LOGIN),
 }
 COLUMNS = {"admin": 0, "manager-own": 1, "manager-other": 2, "helper": 3, "anonymous": 4}
 
@@ -222,6 +317,24 @@ def _state(db, world, scope: str) -> dict:
         "department_clients": sorted(db.session.execute(sa.select(DepartmentClient.id, DepartmentClient.active,
                                                                   DepartmentClient.secret_encrypted)).all()),
         "calendar": db.session.scalar(sa.select(sa.func.count()).select_from(CalendarYear)),
+        "courier": _courier_state(db, ids),
+    }
+
+
+def _courier_state(db, ids: dict) -> dict:
+    from kiosk_backend.core.outbox import OutboxMessage
+    from kiosk_backend.courier.models import CarrierAccount, HandlingAuthority, PickupSlot, ReconciliationFinding
+
+    slot = db.session.get(PickupSlot, ids["slot_id"])
+    return {
+        "slot": (slot.capacity, slot.starts, slot.ends),
+        "slots": db.session.scalar(sa.select(sa.func.count()).select_from(PickupSlot)),
+        "accounts": sorted(db.session.execute(sa.select(CarrierAccount.carrier, CarrierAccount.active,
+                                                        CarrierAccount.credentials_encrypted,
+                                                        CarrierAccount.settings)).all()),
+        "authorities": sorted(db.session.execute(sa.select(HandlingAuthority.org_name, HandlingAuthority.address)).all()),
+        "findings": sorted(db.session.execute(sa.select(ReconciliationFinding.id, ReconciliationFinding.resolved_at)).all()),
+        "outbox": db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)),
     }
 
 # ===================================================================== security headers
