@@ -13,6 +13,7 @@
     kiosk bench heartbeat            heartbeat throughput under gunicorn
     kiosk bench qr                   QR login: confirm → kiosk latency, cost of 200 kiosks waiting
     kiosk bench progress             progress lookup latency with 100,000 applications
+    kiosk bench courier              booking and tracking lookup latency with 100,000 bookings
 """
 from __future__ import annotations
 
@@ -103,6 +104,7 @@ def _run_demo(app: Flask, host: str, port: int, no_serve: bool) -> None:
     kiosk_lines = prepare_demo_fleet(base)
     _demo_staff()
     _demo_applications()
+    courier_line = _demo_courier(base)
     db.session.commit()
     click.echo("")
     click.echo("kiosk-backend demo is ready.")
@@ -116,6 +118,7 @@ def _run_demo(app: Flask, host: str, port: int, no_serve: bool) -> None:
     click.echo(f"  Search API example:           {base}/api/v1/catalog/items?q=sfz")
     for line in _demo_lookup_lines(base):
         click.echo(line)
+    click.echo(courier_line)
     click.echo(f"Database: {current_app.config['SQLALCHEMY_DATABASE_URI']}")
     for line in _public_url_notes(current_app.config.get("KIOSK_PUBLIC_URL") or "", host, port):
         click.secho(line, fg="yellow")
@@ -234,6 +237,25 @@ def _demo_applications() -> None:
     for year, count in applications_demo.waiting_for_calendar(db.session).items():
         click.echo(f"  {count} of them run into {year}, which has no working-day calendar yet (hence the warnings): "
                    f"they show 期限待定 until an admin adds {year}'s holiday arrangement in the console.")
+
+
+def _demo_courier(base: str) -> str:
+    """Pickup slots, authorities' addresses and the demo residents' bookings (courier/demo.py),
+    after the applications they are for; returns the line saying how to try booking."""
+    from .courier import demo as courier_demo
+
+    click.echo("Preparing the courier demo (slots, addresses, bookings)… / 正在准备寄递演示数据…")
+    loaded = courier_demo.load_demo_courier(db.session)
+    if loaded.booked:
+        states = ", ".join(f"{count} {state}" for state, count in sorted(loaded.bookings.items()))
+        click.echo(f"Loaded demo bookings: {loaded.booked} ({states}); {loaded.slots} pickup slots, "
+                   f"{loaded.authorities} handling authorities' addresses.")
+    else:
+        click.echo(f"Demo bookings already present; {loaded.slots} new pickup slots for the next "
+                   f"{courier_demo.DAYS_AHEAD} days.")
+    return (f"Courier (邮寄材料 / 结果寄回家): log in at a kiosk as a demo resident, open an application and book "
+            f"its pickup, or {base}/kiosk/courier/new; parcels move every few minutes (demo carrier); "
+            f"console: {base}/admin/courier/")
 
 
 def _demo_lookup_lines(base: str) -> list[str]:
@@ -482,6 +504,22 @@ def bench_progress(count: str, lookups: int, database_url: str | None):
     from .benchmarks.progress import run_progress_benchmark
 
     run_progress_benchmark([int(c) for c in count.split(",")], lookups, echo=click.echo, database_url=database_url)
+
+
+@bench_cli.command("courier")
+@click.option("--count", default="100000", show_default=True,
+              help="Bookings in the database; several sizes comma-separated (10000,100000) show the growth.")
+@click.option("--calls", default=2000, show_default=True, help="Measured calls per kind.")
+@click.option("--applications", default=100000, show_default=True,
+              help="Applications in the database beside the bookings (0: none; the legs are then standalone).")
+@click.option("--database-url", envvar="KIOSK_BENCH_DATABASE_URL",
+              help="PostgreSQL to work in (a scratch schema, dropped afterwards); default a temporary SQLite file.")
+def bench_courier(count: str, calls: int, applications: int, database_url: str | None):
+    """Booking (services.book) and tracking lookups with 100,000 bookings, in-process."""
+    from .benchmarks.courier import run_courier_benchmark
+
+    run_courier_benchmark([int(c) for c in count.split(",")], calls, applications=applications, echo=click.echo,
+                          database_url=database_url)
 
 
 register(main)
