@@ -49,6 +49,16 @@ OPERATIONS = {
     ("get", "/api/v1/applications"): (RESIDENT, {401, 422, 503}),
     ("get", "/api/v1/applications/{number}"): (RESIDENT, {401, 404, 503}),
     ("post", "/api/v1/application-lookup"): (PUBLIC, {400, 404, 413, 422, 429, 503}),
+    ("post", "/api/v1/bookings"): (RESIDENT, {400, 401, 404, 409, 413, 422, 503}),
+    ("get", "/api/v1/bookings"): (RESIDENT, {401, 422, 503}),
+    ("get", "/api/v1/bookings/{order_no}"): (RESIDENT, {401, 404, 503}),
+    ("post", "/api/v1/bookings/{order_no}/cancel"): (RESIDENT, {400, 401, 404, 409, 413, 422, 503}),
+    ("get", "/api/v1/pickup-slots"): (RESIDENT, {401, 404, 422, 503}),
+    ("get", "/api/v1/booking-prefill"): (RESIDENT, {401, 404, 422, 503}),
+    ("get", "/api/v1/addresses"): (RESIDENT, {401, 503}),
+    ("post", "/api/v1/addresses"): (RESIDENT, {400, 401, 409, 413, 422, 503}),
+    ("delete", "/api/v1/addresses/{address_id}"): (RESIDENT, {401, 404, 503}),
+    ("post", "/api/v1/addresses/{address_id}/default"): (RESIDENT, {401, 404, 503}),
     ("post", "/api/v1/courier/callbacks/{carrier}"): (CARRIER, {400, 401, 413, 422, 503}),
 }
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
