@@ -244,6 +244,33 @@ def test_the_logged_in_top_bar_fits_every_screen_and_is_accessible(new_page, liv
     page.screenshot(path=str(screenshot_dir / f"kiosk-staff-login-{profile}-{lang}.png"))
 
 
+@pytest.mark.parametrize("profile", [POST_OFFICE, BANK, COMMUNITY])
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_in_elder_mode_the_logged_in_top_bar_keeps_the_services_name_and_the_screen_width(
+        new_page, live_server, kiosk_app, screenshot_dir, profile, lang):
+    """Elder mode with a resident logged in holds the most in the top bar (name, kiosk number,
+    长辈版/English, greeting, 退出): where one line cannot, the bar takes a second one instead of
+    squeezing the service's name to nothing or pushing the page past the screen's edge."""
+    kiosk = enrol(kiosk_app, profile)
+    _, token = start_session(kiosk_app, kiosk)
+    page = new_page(SCREENS[profile], kiosk=kiosk)
+    add_session_cookie(page, token)
+    page.goto(live_server(f"/kiosk/?elder=1&lang={lang}"))
+    expect(page.locator(".session-who")).to_contain_text(MASKED)
+    width = SCREENS[profile]["width"]
+    measured = page.evaluate("""() => ({
+        page: document.documentElement.scrollWidth,
+        name: document.querySelector('.brand span').getBoundingClientRect().width,
+        out: document.querySelector('.btn.logout').getBoundingClientRect().right,
+        main: document.querySelector('main').getBoundingClientRect().height,
+    })""")
+    assert measured["page"] <= width, measured
+    assert measured["out"] <= width, measured
+    assert measured["name"] >= 120, measured  # at least a few characters of 政务服务自助终端 stay readable
+    assert measured["main"] >= SCREENS[profile]["height"] * 0.45, measured  # the screen keeps its room
+    page.screenshot(path=str(screenshot_dir / f"kiosk-session-topbar-elder-{profile}-{lang}.png"))
+
+
 @pytest.mark.parametrize("logged_in", [True, False])
 def test_the_heartbeat_reports_a_login_on_the_home_screen_as_in_use(new_page, live_server, kiosk_app,
                                                                        session_kiosk, logged_in):
