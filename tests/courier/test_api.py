@@ -134,6 +134,21 @@ def test_the_same_key_with_another_body_is_a_422_naming_the_header(client, db, a
     assert count(db, Booking) == 1 and taken(db, slot) == 1
 
 
+def test_the_same_key_while_the_first_request_still_runs_is_a_409_with_retry_after(app, client, db, a, booker, slot):
+    from kiosk_backend.core import idempotency
+
+    # The first request holds the key (claimed, not finished): as a request in flight does.
+    with app.test_request_context(BOOKINGS, method="POST", json=body(slot)):
+        fingerprint = idempotency.request_hash()
+    keep, lease = idempotency.settings(app.config)
+    claim = idempotency.begin(f"resident:{booker.id}", KEY["Idempotency-Key"], fingerprint, keep=keep, lease=lease)
+    assert isinstance(claim, idempotency.Claim)
+    answer = client.post(BOOKINGS, json=body(slot), headers={**a, **KEY})
+    assert answer.status_code == 409 and int(answer.headers["Retry-After"]) >= 1
+    assert answer.json["errors"] == {"headers": {"Idempotency-Key": ["in progress"]}}
+    assert count(db, Booking) == 0 and taken(db, slot) == 0
+
+
 def test_keys_are_each_residents_own(client, db, a, b, slot):
     mine = client.post(BOOKINGS, json=body(slot), headers={**a, **KEY})
     theirs = client.post(BOOKINGS, json=body(slot), headers={**b, **KEY})  # the same key and body, another resident
