@@ -58,7 +58,7 @@ reconciliation_bp = Blueprint("reconciliation", __name__, url_prefix="/reconcili
 PAGE_SIZE = 50
 RECONCILE_TOPIC = "courier.reconcile"  # "reconcile now" from the console, run by the worker
 MAX_PAGE = 10_000
-_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+_CONTROL = r"^[^\x00-\x1f\x7f]*\Z"
 
 
 class BookingNotFound(NotFound):
@@ -146,7 +146,7 @@ def application_numbers(session: Session, bookings: list[Booking]) -> dict[int, 
 
 def get_booking(session: Session, order_no: str, site_ids: set[int] | None) -> Booking:
     """The booking with this order number in the staff member's scope; raises BookingNotFound."""
-    booking = session.scalar(sa.select(Booking).where(Booking.order_no == order_no.strip().upper()[:32]))
+    booking = services.get_by_order_no(session, order_no)  # None for a malformed number too
     if booking is None or (site_ids is not None and booking.site_id not in site_ids):
         raise BookingNotFound()
     return booking
@@ -275,6 +275,9 @@ def slots():
                            totals=slots_admin.totals(db.session, g.site_ids, day_from=today), full_name=region_name)
 
 
+_HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]\Z"  # \Z: a trailing newline is no time
+
+
 class WindowsForm(Schema):
     """The console's "open a window on these days" form."""
 
@@ -283,9 +286,9 @@ class WindowsForm(Schema):
 
     day_from = fields.Date(required=True)
     day_to = fields.Date(required=True)
-    starts = fields.String(required=True, validate=validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$",
+    starts = fields.String(required=True, validate=validate.Regexp(_HHMM,
                                                                    error="HH:MM / 格式为 HH:MM"))
-    ends = fields.String(required=True, validate=validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$",
+    ends = fields.String(required=True, validate=validate.Regexp(_HHMM,
                                                                  error="HH:MM / 格式为 HH:MM"))
     capacity = fields.Integer(required=True, strict=False,
                               validate=validate.Range(min=0, max=slots_admin.MAX_CAPACITY))
@@ -306,9 +309,9 @@ class TimesForm(Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    starts = fields.String(required=True, validate=validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$",
+    starts = fields.String(required=True, validate=validate.Regexp(_HHMM,
                                                                    error="HH:MM / 格式为 HH:MM"))
-    ends = fields.String(required=True, validate=validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$",
+    ends = fields.String(required=True, validate=validate.Regexp(_HHMM,
                                                                  error="HH:MM / 格式为 HH:MM"))
 
 
@@ -375,14 +378,14 @@ class AuthorityForm(Schema):
         unknown = ma.EXCLUDE
 
     org_name = fields.String(required=True, validate=[validate.Length(min=2, max=200), validate.Regexp(_CONTROL)])
-    region_code = fields.String(required=True, validate=validate.Regexp(r"^\d{6}$", error="6 digits (GB/T 2260) / 应为 6 位数字"))
+    region_code = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{6}\Z", error="6 digits (GB/T 2260) / 应为 6 位数字"))
     recipient_name = fields.String(required=True, validate=[validate.Length(min=2, max=100), validate.Regexp(_CONTROL)])
     phone = fields.String(required=True, validate=[validate.Length(min=5, max=20), validate.Regexp(_CONTROL)])
-    province_code = fields.String(required=True, validate=validate.Regexp(r"^\d{2}$", error="2 digits / 应为 2 位数字"))
-    city_code = fields.String(required=True, validate=validate.Regexp(r"^\d{4}$", error="4 digits / 应为 4 位数字"))
-    county_code = fields.String(required=True, validate=validate.Regexp(r"^\d{6}$", error="6 digits / 应为 6 位数字"))
+    province_code = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{2}\Z", error="2 digits / 应为 2 位数字"))
+    city_code = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{4}\Z", error="4 digits / 应为 4 位数字"))
+    county_code = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{6}\Z", error="6 digits / 应为 6 位数字"))
     address = fields.String(required=True, validate=[validate.Length(min=4, max=300), validate.Regexp(_CONTROL)])
-    postcode = fields.String(load_default=None, validate=validate.Regexp(r"^\d{6}$", error="6 digits / 应为 6 位数字"))
+    postcode = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9]{6}\Z", error="6 digits / 应为 6 位数字"))
 
     @ma.pre_load
     def _trimmed(self, form, **kwargs):
@@ -499,25 +502,33 @@ def accounts():
 @accounts_bp.post("/<carrier>/rotate", endpoint="rotate")
 def account_rotate(carrier):
     """New values for some credentials; 快递100's previous salts keep verifying pushes."""
+    _known(carrier)
     try:
         credentials, _settings = _account_form(carrier, rotating=True)
         carriers.rotate_account(db.session, carrier, credentials, actor=g.actor)
     except carriers.CarrierAccountNotFound:
-        raise
+        raise  # no account to rotate: 404, not the form again
     except DomainError as exc:
         return _accounts_page(_account_errors(carrier, exc), exc.status_code, carrier)
     return redirect(url_for("admin.courier.accounts.index", done="rotated") + f"#carrier-{carrier}", code=303)
 
 
+def _known(carrier: str) -> str:
+    """A carrier named in a URL, or 404 (before any query: PostgreSQL refuses NUL even in a comparison)."""
+    if carrier not in carriers.CARRIERS:
+        raise carriers.CarrierAccountNotFound(carrier[:32].replace("\x00", ""))
+    return carrier
+
+
 @accounts_bp.post("/<carrier>/disable", endpoint="disable")
 def account_disable(carrier):
-    carriers.set_active(db.session, carrier, False, actor=g.actor)
+    carriers.set_active(db.session, _known(carrier), False, actor=g.actor)
     return redirect(url_for("admin.courier.accounts.index", done="disabled") + f"#carrier-{carrier}", code=303)
 
 
 @accounts_bp.post("/<carrier>/enable", endpoint="enable")
 def account_enable(carrier):
-    carriers.set_active(db.session, carrier, True, actor=g.actor)
+    carriers.set_active(db.session, _known(carrier), True, actor=g.actor)
     return redirect(url_for("admin.courier.accounts.index", done="enabled") + f"#carrier-{carrier}", code=303)
 
 

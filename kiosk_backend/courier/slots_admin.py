@@ -33,7 +33,7 @@ from .models import PickupSlot
 GRID_DAYS = 14  # the console shows and edits this many days from today
 MAX_CAPACITY = 500  # places in one window: more is a typing error
 MAX_RANGE_DAYS = 62  # new windows over at most two months at once
-_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]\Z")
 
 
 class SlotNotFound(NotFound):

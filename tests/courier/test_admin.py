@@ -67,7 +67,7 @@ def add_booking(db, site):
         moment = utcnow() - timedelta(hours=1)
         sealed = residents.encrypt_phone(RESIDENT_MOBILE)
         booking = Booking(
-            order_no=f"KB{n:010d}", purpose=purpose, application_id=application.id if application else None,
+            order_no=f"KB20260302{n:08d}", purpose=purpose, application_id=application.id if application else None,
             channel="kiosk", site_id=(at or site).id, slot_id=slot.id if slot else None,
             sender_name="深圳市公安局出入境管理局", sender_mobile_encrypted=residents.encrypt_phone("13800000000"),
             sender_mobile_masked="0755****8000", sender_province="44", sender_city="4403", sender_county="440304",
@@ -224,7 +224,7 @@ def test_the_booking_page_shows_the_orders_outbox_messages_and_last_error(db, bo
     assert "快递公司未接单" in page and 'href="/admin/jobs/"' in page
 
 
-@pytest.mark.parametrize("order_no", ["KB9999999999", "bad number!", "x" * 80])
+@pytest.mark.parametrize("order_no", ["KB2026030299999999", "bad number!", "x" * 80])
 def test_an_unknown_booking_is_a_404(db, boss, order_no):
     client, _ = boss
     response = client.get(f"/admin/courier/bookings/{order_no}")
@@ -613,3 +613,11 @@ def test_the_words_built_from_data_exist_in_both_languages():
                                                  "courier.finding.resolve", "courier.reconcile.queue")]
     missing = [k for k in keys if k not in catalogue() or not all(catalogue()[k].get(lang) for lang in LANGUAGES)]
     assert not missing, missing
+
+
+@pytest.mark.parametrize("path", ["/admin/courier/bookings/KB2026%00", "/admin/courier/accounts/x%00y/disable",
+                                  "/admin/courier/accounts/x%00y/rotate", "/admin/courier/accounts/sf/enable"])
+def test_odd_names_in_a_path_are_404_never_a_database_error(db, boss, path):
+    client, csrf = boss
+    response = client.get(path) if "/bookings/" in path else client.post(path, data={"csrf_token": csrf})
+    assert response.status_code == 404
