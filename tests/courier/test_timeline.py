@@ -83,3 +83,18 @@ def test_every_leg_and_status_has_plain_words():
     for purpose in timeline.LEGS:
         for status in Status:
             assert f"courier.timeline.{purpose}.{status}" in keys
+
+
+def test_the_phone_page_of_an_application_links_its_courier_steps_to_the_booking(app, db, make_application,
+                                                                                  make_resident, site):
+    from tests.applications.test_mobile_pages import logged_in
+    from tests.conftest import APPLICANT_ID
+
+    application = make_application("concluded")
+    booking = booking_for(db, application, site, Purpose.RESULT_TO_APPLICANT,
+                          [(Status.PENDING_PICKUP, "已下单，待揽收", True)], start=datetime(2026, 3, 6, 3, tzinfo=UTC))
+    phone = logged_in(app, db, make_resident(id_number=APPLICANT_ID))
+    page = phone.get(f"/m/applications/{application.number}").get_data(as_text=True)
+    assert "已预约结果寄回，等待揽收" in page
+    assert f'href="/m/bookings/{booking.order_no}"' in page
+    assert 'href="/m/bookings"' in phone.get("/m/applications").get_data(as_text=True)
