@@ -253,9 +253,11 @@ def _demo_courier(base: str) -> str:
     else:
         click.echo(f"Demo bookings already present; {loaded.slots} new pickup slots for the next "
                    f"{courier_demo.DAYS_AHEAD} days.")
-    return (f"Courier (邮寄材料 / 结果寄回家): log in at a kiosk as a demo resident, open an application and book "
-            f"its pickup, or {base}/kiosk/courier/new; parcels move every few minutes (demo carrier); "
-            f"console: {base}/admin/courier/")
+    example = courier_demo.to_try(db.session)
+    start = (f"log in at a kiosk as {example[0]} and open {base}/kiosk/courier/new?application={example[1]}&leg=result"
+             if example else f"log in at a kiosk as a demo resident and open {base}/kiosk/courier/new")
+    return (f"Courier (结果寄回家 / 邮寄材料): {start} (or 结果寄回家 on the application's 办件进度 screen); the demo carrier "
+            f"moves parcels every few minutes; console: {base}/admin/courier/")
 
 
 def _demo_lookup_lines(base: str) -> list[str]:

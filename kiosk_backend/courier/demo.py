@@ -261,6 +261,19 @@ def load_demo_courier(session: Session, *, now: Callable[[], datetime] = utcnow)
     return loaded
 
 
+def to_try(session: Session) -> tuple[str, str] | None:
+    """(resident's name, application number) of a demo application whose result is ready to
+    be sent home (办结) and has no booking yet, handled in another province if there is one."""
+    hashes = {residents.keyed_hash("id", residents.normalize_id_number(c.id_number)): c.name
+              for c in demo_residents() if c.id_number}
+    booked = sa.select(Booking.application_id).where(Booking.application_id.is_not(None))
+    found = list(session.scalars(sa.select(Application).where(
+        Application.applicant_id_hash.in_(list(hashes)), Application.state == "concluded",
+        Application.outcome == "approved", Application.id.not_in(booked)).order_by(Application.received_at.desc(), Application.id.desc())))
+    found.sort(key=lambda a: a.handling_region[:2] == a.receiving_region[:2])  # 跨省通办 first
+    return (hashes[found[0].applicant_id_hash], found[0].number) if found else None
+
+
 # ---------------------------------------------------------------- the bookings
 
 @dataclass(frozen=True)
@@ -299,6 +312,8 @@ class Stories:
             elsewhere = application.handling_region[:2] != application.receiving_region[:2]
             if application.id in self.used or (cross is not None and elsewhere != cross):
                 continue
+            if application.state == "concluded" and application.outcome != "approved":
+                continue  # a refusal is not sent home (the kiosk offers the result leg for approvals only)
             if authorities.find(self.session, application.handling_org, application.handling_region) is None:
                 continue
             self.used.add(application.id)
@@ -412,7 +427,8 @@ class Stories:
             if booking is not None:
                 made.append(booking)
 
-        done = ("concluded", "delivered", "rated")
+        done = ("delivered", "rated")  # results sent home by post in the past
+        ready = ("concluded",)  # results waiting to be sent home now
         waiting = ("received", "accepted", "supplemented", "in_progress")
         # Finished parcels, booked days ago.
         add(self._result_delivered(self._application(done), days=6))
@@ -421,10 +437,10 @@ class Stories:
         add(self._result_returned(self._application(done), days=9))
         add(self._materials_cancelled(self._application(waiting), days=2))
         # Parcels under way, as the demo carrier reports them now.
-        add(self._live_leg(Purpose.RESULT_TO_APPLICANT, self._application(done), steps=3, site="JZ01"))
+        add(self._live_leg(Purpose.RESULT_TO_APPLICANT, self._application(ready), steps=3, site="JZ01"))
         add(self._live_leg(Purpose.MATERIALS_TO_AUTHORITY, self._application(waiting), steps=2, site="JZ01"))
         add(self._live_standalone(steps=1))
-        add(self._live_leg(Purpose.RESULT_TO_APPLICANT, self._application(done, cross=None), steps=3, site="JZ02",
+        add(self._live_leg(Purpose.RESULT_TO_APPLICANT, self._application(ready, cross=None), steps=3, site="JZ02",
                            detour=lambda home, _office: Trace(
                                Status.FAILED_DELIVERY, "demo.failed",
                                f"【{home.city}{home.short}投递支局】投递失败：收件人电话无人接听，已预约明日再次投递",
@@ -433,7 +449,7 @@ class Stories:
                            detour=lambda home, _office: Trace(
                                Status.EXCEPTION, "demo.held", f"【{home.city}邮件处理中心】邮件滞留：航班延误，改发下一航班",
                                home.city, 0)))
-        add(self._live_leg(Purpose.RESULT_TO_APPLICANT, self._application(done, cross=None), steps=3, site="JZ03",
+        add(self._live_leg(Purpose.RESULT_TO_APPLICANT, self._application(ready, cross=None), steps=3, site="JZ03",
                            pickup_mode="home",
                            detour=lambda home, _office: Trace(
                                Status.AWAITING_COLLECTION, "demo.station",
@@ -443,7 +459,7 @@ class Stories:
         code, starts, _capacity = NEARLY_FULL
         add(self._pending(Purpose.MATERIALS_TO_AUTHORITY, self._application(waiting), day=day, starts=starts,
                           subject="demo-1"))
-        add(self._pending(Purpose.RESULT_TO_APPLICANT, self._application(done, cross=None), day=day, starts=starts,
+        add(self._pending(Purpose.RESULT_TO_APPLICANT, self._application(ready, cross=None), day=day, starts=starts,
                           subject="demo-2"))
         add(self._pending(Purpose.STANDALONE, None, day=day, starts=starts, subject="demo-3"))
         add(self._pending(Purpose.STANDALONE, None, day=None, starts=None, subject="demo-5", site="JZ03",

@@ -165,3 +165,11 @@ def test_the_history_queues_the_order_messages_the_worker_finds_done(db, loaded)
     for message in placing:
         booking_id = int(message.key.split(":")[1])
         assert jobs.place_order(db.session, booking_id) in ("placed", "cancelling")  # already placed: nothing to do
+
+
+def test_the_demo_names_an_approved_result_nobody_has_booked_yet_to_try(db, loaded):
+    name, number = demo.to_try(db.session)
+    application = db.session.scalar(sa.select(Application).where(Application.number == number))
+    assert application.state == "concluded" and application.outcome == "approved"
+    assert not db.session.scalar(sa.select(Booking.id).where(Booking.application_id == application.id))
+    assert name in {claims.name for claims in applications_demo.demo_residents()}
