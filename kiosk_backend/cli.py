@@ -88,6 +88,10 @@ def _run_demo(app: Flask, host: str, port: int, no_serve: bool) -> None:
     from .catalog import services as catalog
 
     app.config["KIOSK_DEMO"] = True  # QR codes may fall back to the request's host (with a warning)
+    if "KIOSK_COURIER_POLL_QUIET_MINUTES" not in os.environ:
+        # The demo carrier moves a parcel every KIOSK_DEMO_CARRIER_STEP_MINUTES: the worker asks
+        # after parcels as often, so that a booking made in the demo is seen moving.
+        app.config["KIOSK_COURIER_POLL_QUIET_MINUTES"] = float(app.config.get("KIOSK_DEMO_CARRIER_STEP_MINUTES") or 2)
     upgrade_database()
     has_items = db.session.scalar(sa.select(sa.func.count()).select_from(sa.table("catalog_item")))
     if not has_items:

@@ -395,7 +395,8 @@ class Stories:
                                  location=trace.location, event_id=f"{booking.waybill_no}-h{n}",
                                  order_no=booking.order_no, waybill_no=booking.waybill_no,
                                  company=booking.carrier_company)
-            services.record_tracking(self.session, booking, [event], source="poll", now=lambda at=at: at)
+            services.record_tracking(self.session, booking, [event], source="poll", now=lambda at=at: at,
+                                     notify=False)
         return booking
 
     def _live(self, booking: Booking, detour: Trace | None = None) -> Booking:
@@ -408,7 +409,8 @@ class Stories:
                                        raw_code=detour.code, location=detour.location,
                                        event_id=f"{booking.waybill_no}-x", order_no=booking.order_no,
                                        waybill_no=booking.waybill_no, company=booking.carrier_company))
-        services.record_tracking(self.session, booking, events, source="poll", now=lambda: self.moment)
+        services.record_tracking(self.session, booking, events, source="poll", now=lambda: self.moment,
+                                 notify=False)
         return booking
 
     def _past(self, days: int, hour: int = 9, minute: int = 30) -> datetime:

@@ -108,6 +108,8 @@ class Booking(TimestampMixin, db.Model):
     __table_args__ = (
         sa.Index("ix_courier_booking_resident_created", "resident_id", "created_at", "id"),
         sa.Index("ix_courier_booking_status_updated", "status", "status_at"),
+        # the worker's poll of quiet parcels and the console's refused-orders count
+        sa.Index("ix_courier_booking_order_state_tracked", "order_state", "last_tracked_at"),
         sa.UniqueConstraint("carrier", "waybill_no"),
     )
 

@@ -714,7 +714,7 @@ def _cut(value: str | None, limit: int) -> str | None:
 
 
 def record_tracking(session: Session, booking: Booking, events: list[CarrierEvent], *, source: str,
-                    now=utcnow) -> int:
+                    now=utcnow, notify: bool = True) -> int:
     """Keep the carrier's events of ``booking`` and move its status; returns how many events
     moved it. Every new event is kept on the timeline (raw code, text, location); one seen
     before (same dedupe key) is skipped, even when a push and a poll bring it at once.
@@ -724,7 +724,8 @@ def record_tracking(session: Session, booking: Booking, events: list[CarrierEven
     rest (final stays final, detours end with a later forward event). The move is one
     conditional UPDATE on the booking's version, computed again if another worker moved the
     booking first. The resident hears of 揽收, 派送中 and 签收 by SMS (outbox
-    ``courier.notify``, once per status; of several at once, the furthest).
+    ``courier.notify``, once per status; of several at once, the furthest), unless ``notify``
+    is False (history loaded after the fact: the demo).
     """
     if source not in SOURCES:
         raise ValueError(f"unknown tracking source {source!r}")
@@ -750,7 +751,7 @@ def record_tracking(session: Session, booking: Booking, events: list[CarrierEven
             continue  # the same event, saved at this moment by a push or poll racing this one
         fresh.append(row)
     applied = _advance(session, booking, fresh, moment, heard=source != "ours", waybill=waybill, company=company)
-    notified = [row for row in applied if row.status in states.NOTIFIED]
+    notified = [row for row in applied if row.status in states.NOTIFIED] if notify else []
     if notified:
         row = notified[-1]
         outbox.enqueue(session, NOTIFY_TOPIC, {"booking_id": booking.id, "status": row.status, "event_id": row.id},
