@@ -34,7 +34,11 @@ from tests.conftest import item_row
 # Operations whose schema-valid requests may still be refused with 422 by a rule no schema can
 # state: an import file's rows are checked line by line, and an enrolment code must exist and
 # be unused. Every other check still runs on them.
-DOMAIN_REFUSALS = {"POST /api/v1/admin/catalog/import", "POST /api/v1/kiosk/activate", "POST /api/v1/auth/token"}
+DOMAIN_REFUSALS = {"POST /api/v1/admin/catalog/import", "POST /api/v1/kiosk/activate", "POST /api/v1/auth/token",
+                   # 快递100 signs in the form body (sign = MD5(param + salt)); OpenAPI 3.0 can declare an
+                   # apiKey only in a header, query or cookie, so the scheme says "query", and the fuzzer
+                   # sends there values (NUL, lone surrogates) that every input is refused for (422).
+                   "POST /api/v1/courier/callbacks/{carrier}"}
 
 MAX_EXAMPLES = 100
 

@@ -116,7 +116,7 @@ class PushQuery(Schema):
                                                  "order_no to the account"})
 
 
-class PushAckOut(ma.Schema):
+class PushAckOut(Schema):
     result = fields.Boolean(required=True, metadata={"description": "true: received, do not send it again"})
     returnCode = fields.String(required=True, metadata={"description": "200"})
     message = fields.String(required=True, metadata={"description": "成功"})

@@ -19,8 +19,10 @@ from .test_kiosk_session import add_session_cookie
 
 pytestmark = pytest.mark.browser
 
-# A demo resident (欧阳娜娜) with her ID number and mobile on record, and her applications.
-RESIDENT_ID, RESIDENT_PHONE, RESIDENT_NAME = "110105200002290160", "13800000003", "欧阳娜娜"
+# A resident with her ID number and mobile on record, and her applications. Not the one of
+# test_progress.py: the browser tests share one live database, and that test counts her
+# applications (我的办件).
+RESIDENT_ID, RESIDENT_PHONE, RESIDENT_NAME = "440524188001010014", "13800000009", "欧阳秀兰"
 CONCLUDED = "JX2026C00101"  # 户口迁移, 办结（准予）: its result may come home by post
 FOR_SIZES = "JX2026C00102"  # another, for the layout checks (each books nothing)
 OFFICE = dict(org_name="九江市公安局", region_code="360400", recipient_name="户政收件窗口", phone="0792-8221234",
@@ -142,8 +144,8 @@ def test_a_resident_books_the_return_leg_in_four_screens_and_prints_the_cover_sh
     step_is(page, 1)
     expect(page.get_by_role("heading", level=1)).to_have_text("结果寄回家 · 寄件人和收件人")
     expect(page.locator("#courier-office")).to_contain_text("长虹大道 100 号")
-    expect(page.get_by_label("本人（欧**娜）")).to_be_checked()
-    expect(page.get_by_label("使用本人手机号 138****0003")).to_be_checked()
+    expect(page.get_by_label("本人（欧**兰）")).to_be_checked()
+    expect(page.get_by_label("使用本人手机号 138****0009")).to_be_checked()
     expect(page.locator("#courier-keyboard")).to_be_hidden()  # nothing to type here
     assert RESIDENT_PHONE not in page.content() and RESIDENT_NAME not in page.content()
     problems += [f"who: {v}" for v in _blocking_violations(axe, page)]
@@ -179,7 +181,7 @@ def test_a_resident_books_the_return_leg_in_four_screens_and_prints_the_cover_sh
 
     # 4 confirm: the summary; the government pays inside the province.
     step_is(page, 4)
-    expect(page.locator("#courier-recipient")).to_contain_text("欧**娜")
+    expect(page.locator("#courier-recipient")).to_contain_text("欧**兰")
     expect(page.locator("#courier-recipient")).to_contain_text("江西省九江市浔阳区浔阳路118号3栋501室")
     expect(page.locator("#courier-price")).to_have_text("政府付费，您无需支付")
     problems += [f"confirm: {v}" for v in _blocking_violations(axe, page)]

@@ -7,7 +7,7 @@ const OFFLINE_URL = "/kiosk/offline";
 // The offline page loads the kiosk stylesheet, its icons and the kiosk JS modules (main.js
 // imports the others statically, so every one of them must be here or the page's script
 // fails to load offline). Keep this list in step with kiosk_ui/static/js/kiosk/.
-const MODULES = ["main", "attract", "fontcheck", "heartbeat", "idle", "keyboard", "nav", "offline", "print", "progress", "qrlogin", "search"]
+const MODULES = ["main", "attract", "courier", "fontcheck", "heartbeat", "idle", "keyboard", "nav", "offline", "print", "progress", "qrlogin", "search"]
   .map((name) => `/static/js/kiosk/${name}.js`);
 const SHELL = [OFFLINE_URL, "/static/css/kiosk.css", ...MODULES, "/static/icons/helper.svg", "/static/icons/emblem.svg"];
 

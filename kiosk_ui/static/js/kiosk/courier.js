@@ -275,9 +275,12 @@ export function setupReshow() {
   }, true);
 }
 
-setupChoices(document);
-setupKeyboard();
-setupPicker();
-setupConfirm();
-setupWait();
-setupReshow();
+/** Everything the courier screens need; on other pages each part finds nothing and does nothing. */
+export function setupCourier() {
+  setupChoices(document);
+  setupKeyboard();
+  setupPicker();
+  setupConfirm();
+  setupWait();
+  setupReshow();
+}

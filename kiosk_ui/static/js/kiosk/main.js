@@ -2,6 +2,7 @@
 // modules from /static (script-src 'self'), no build step, no dependencies. A feature whose
 // elements are not on the page does nothing.
 import { setupAttract } from "./attract.js";
+import { setupCourier } from "./courier.js";
 import { setupFontCheck } from "./fontcheck.js";
 import { setupHeartbeat } from "./heartbeat.js";
 import { setupIdle } from "./idle.js";
@@ -21,6 +22,7 @@ setupOffline();
 setupSearch();
 setupPrint();
 setupProgress();
+setupCourier();
 setupQrLogin();
 setupFontCheck();
 setupAttract();
