@@ -950,9 +950,16 @@ def prefill(session: Session, *, resident, application_number: str | None, purpo
 
 # ---------------------------------------------------------------- the view
 
+# The side of each application leg that is the handling authority: an office, whose name is
+# not personal data and is shown whole (a resident reads "九江市公安局", not "九*****局").
+OFFICE_SIDE = {states.Purpose.MATERIALS_TO_AUTHORITY: "recipient", states.Purpose.RESULT_TO_APPLICANT: "sender"}
+
+
 def _party_view(booking: Booking, side: str) -> dict[str, Any]:
     county = getattr(booking, f"{side}_county")
-    return {"name_masked": residents.mask_name(getattr(booking, f"{side}_name")),
+    name = getattr(booking, f"{side}_name")
+    is_office = OFFICE_SIDE.get(booking.purpose) == side
+    return {"name_masked": name if is_office else residents.mask_name(name),
             "mobile_masked": getattr(booking, f"{side}_mobile_masked"),
             "province_code": getattr(booking, f"{side}_province"), "city_code": getattr(booking, f"{side}_city"),
             "county_code": county, "region": divisions.full_name(county) or "",

@@ -215,10 +215,48 @@ def test_a_resident_books_the_return_leg_in_four_screens_and_prints_the_cover_sh
     expect(phone.locator("body")).to_contain_text(order_no)
     phone.screenshot(path=str(screenshot_dir / "courier-phone-bookings.png"), full_page=True)
 
+    # The worker places the order with the demo carrier, and as the carrier moves the parcel
+    # (a step every KIOSK_DEMO_CARRIER_STEP_MINUTES) its polling brings the steps in: the phone
+    # shows the parcel moving, on the booking and on the application's timeline.
+    _work_as_the_worker(kiosk_app, order_no, minutes_later=0)
+    phone.goto(live_server(f"/m/bookings/{order_no}"))
+    expect(phone.locator("body")).to_contain_text("待揽收")
+    _work_as_the_worker(kiosk_app, order_no, minutes_later=3 * STEP_MINUTES + 1)
+    phone.reload()
+    expect(phone.locator("body")).to_contain_text("派送中")
+    expect(phone.locator("body")).to_contain_text("已收寄")
+    phone.screenshot(path=str(screenshot_dir / "courier-phone-booking-moving.png"), full_page=True)
+    phone.goto(live_server(f"/m/applications/{CONCLUDED}"))
+    expect(phone.locator("#timeline")).to_contain_text("办理结果正在派送")
+    phone.screenshot(path=str(screenshot_dir / "courier-phone-application-timeline.png"), full_page=True)
+
     page.get_by_role("button", name="退出").click()
     expect(page).to_have_url(re.compile(r"/kiosk/\?signed_out=1$"))
     assert storage_is_empty(page) and order_no not in page.content()
     assert not problems, "\n".join(problems)
+
+
+STEP_MINUTES = 2  # the demo carrier's default step (KIOSK_DEMO_CARRIER_STEP_MINUTES)
+
+
+def _work_as_the_worker(app, order_no: str, *, minutes_later: float) -> None:
+    """What ``kiosk worker`` does for this booking: place its order (once) with the demo
+    carrier, then poll it as if ``minutes_later`` minutes had passed."""
+    import sqlalchemy as sa
+
+    from kiosk_backend.courier import carriers, jobs
+    from kiosk_backend.courier.models import Booking
+    from kiosk_backend.extensions import db
+
+    later = datetime.now(UTC) + timedelta(minutes=minutes_later)
+    with app.app_context():
+        booking_id = db.session.scalar(sa.select(Booking.id).where(Booking.order_no == order_no))
+        jobs.place_order(db.session, booking_id, gateway=carriers.gateway_for(db.session, "demo"))
+        db.session.commit()
+        if minutes_later:
+            jobs.poll_quiet(db.session, quiet=timedelta(0), now=lambda: later,
+                            gateway=carriers.gateway_for(db.session, "demo", now=lambda: later))
+        db.session.remove()
 
 
 def _bookings_of(app, number: str) -> list[str]:

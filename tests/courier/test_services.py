@@ -552,7 +552,9 @@ def test_the_view_is_masked_worded_and_newest_first(db, make_booking, make_appli
     assert shown["order_state_key"] == "courier.order_state.pending"
     assert shown["pickup_mode_key"] == "courier.pickup_mode.counter"
     assert shown["application_number"] == application.number
-    assert shown["sender"]["name_masked"] == "张*" and shown["sender"]["mobile_masked"] == "139****9000"
+    # The result leg's sender is the handling authority (an office: named whole); its line is masked as stored.
+    assert shown["sender"]["name_masked"] == "张三" and shown["sender"]["mobile_masked"] == "139****9000"
+    assert shown["recipient"]["name_masked"] == "李*"
     assert shown["recipient"]["region"] == "广东省深圳市罗湖区"
     assert [e["status"] for e in shown["timeline"]] == ["accepted", "pending_pickup"]
     assert shown["timeline"][0]["location"] == "九江市" and shown["cancellable"] is False

@@ -98,3 +98,19 @@ def test_the_phone_page_of_an_application_links_its_courier_steps_to_the_booking
     assert "已预约结果寄回，等待揽收" in page
     assert f'href="/m/bookings/{booking.order_no}"' in page
     assert 'href="/m/bookings"' in phone.get("/m/applications").get_data(as_text=True)
+
+
+def test_a_legs_office_is_named_whole_and_the_resident_masked():
+    from kiosk_backend.courier.models import Booking
+    from kiosk_backend.courier.services import view
+
+    booking = Booking(order_no="KB1", purpose=Purpose.RESULT_TO_APPLICANT, channel="kiosk", item_type="licence",
+                      pieces=1, weight_grams=200, payer="government", pickup_mode="counter", site_id=1,
+                      carrier="demo", status="pending_pickup", order_state="pending", events=[],
+                      sender_name="九江市公安局出入境管理支队", recipient_name="欧阳娜娜",
+                      **{f"{side}_{k}": v for side in ("sender", "recipient") for k, v in PARTY.items() if k != "name"})
+    seen = view(booking)
+    assert seen["sender"]["name_masked"] == "九江市公安局出入境管理支队"
+    assert seen["recipient"]["name_masked"] == "欧**娜"
+    booking.purpose = Purpose.STANDALONE
+    assert view(booking)["sender"]["name_masked"] == "九" + "*" * 11 + "队"  # a standalone sender: a person
