@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 TEMPLATE = "application_state"  # KIOSK_SMS_TEMPLATES maps it to the provider's approved template
 SENDER_EXTENSION = "sms_sender"  # app.extensions[...]: a sender set by the composition (tests, demo)
-FINAL = frozenset({"sent", "rejected", "uncertain", "skipped"})
 
 
 def sender_for_app() -> sms.SmsSender:
@@ -74,51 +73,12 @@ def notify(session: Session, event_id: int, *, sender: sms.SmsSender, now=utcnow
                               state="pending", created_at=now())
         session.add(notice)
         session.flush()
-    if notice.state in FINAL:
-        return notice.state
-    if notice.state == "sending":
-        # A previous attempt died between marking and hearing back: the text may be out.
-        notice.state, notice.last_error = "uncertain", "worker stopped during the provider call; not resent"
-        session.commit()
-        log.warning("SMS for event %s: previous attempt interrupted; marked uncertain, not resent", event_id)
-        return notice.state
     application = event.application
     phone = services.phone_of(application)
-    if not phone:
-        notice.state = "skipped"
-        session.commit()
-        return notice.state
-    # The trace before the call, in one conditional UPDATE: of two runners only one sends.
-    claimed = session.execute(sa.update(Notification)
-                              .where(Notification.id == notice.id, Notification.state.in_(("pending", "failed")))
-                              .values(state="sending", attempts=Notification.attempts + 1)
-                              .execution_options(synchronize_session=False)).rowcount
-    session.commit()
-    if claimed != 1:
-        session.refresh(notice)
-        return notice.state
-    message = sms.SmsMessage(phone=phone, template=TEMPLATE, params=message_params(application, event))
-    try:
-        receipt = sender.send(message, key=f"event:{event_id}")
-    except sms.SmsRejected as exc:
-        _settle(session, notice.id, "rejected", error=str(exc))
-        log.warning("SMS for event %s rejected: %s", event_id, exc)
-        return "rejected"
-    except sms.SmsTemporaryError as exc:
-        if exc.maybe_sent:
-            _settle(session, notice.id, "uncertain", error=str(exc))
-            return "uncertain"
-        _settle(session, notice.id, "failed", error=str(exc))
-        raise
-    _settle(session, notice.id, "sent", provider_id=receipt.message_id, sent_at=now())
-    return "sent"
-
-
-def _settle(session: Session, notice_id: int, state: str, *, error: str | None = None, **values: Any) -> None:
-    session.execute(sa.update(Notification).where(Notification.id == notice_id)
-                    .values(state=state, last_error=(error or None) and error[:500], **values)
-                    .execution_options(synchronize_session=False))
-    session.commit()
+    message = sms.SmsMessage(phone=phone, template=TEMPLATE, params=message_params(application, event)) \
+        if phone else None
+    return sms.send_once(session, Notification, notice, phone=phone, message=message, key=f"event:{event_id}",
+                         sender=sender, now=now)
 
 
 @outbox.handler(services.NOTIFY_TOPIC)

@@ -554,3 +554,62 @@ def sender_from_config(config: Mapping[str, Any], *, transport: HttpTransport | 
         param_max_chars=param_max_chars,
         timeout=float(config.get("KIOSK_SMS_TIMEOUT_SECONDS") or 10),
         transport=transport, now=now)
+
+
+# ------------------------------------------------------------------ one text per notice
+
+NOTICE_FINAL = frozenset({"sent", "rejected", "uncertain", "skipped"})
+
+
+def send_once(session, model, notice, *, phone: str | None, message: SmsMessage | None, key: str,
+              sender: SmsSender, now: Clock = utcnow) -> str:
+    """Send the text of ``notice`` (a row of ``model`` with id, state, attempts, last_error,
+    provider_id and sent_at) at most once; returns its state. Commits its own steps.
+
+    pending ─▶ sending ─▶ sent | rejected | uncertain, or back to failed (retried by the
+    outbox). ``sending`` is committed before the provider is called, so a worker killed
+    during the call leaves a trace: the next run marks the notice ``uncertain`` instead of
+    sending a second text. Without a phone the notice is ``skipped``.
+
+    Raises SmsTemporaryError when the text was certainly not sent (the caller's outbox retries)."""
+    if notice.state in NOTICE_FINAL:
+        return notice.state
+    if notice.state == "sending":
+        notice.state, notice.last_error = "uncertain", "worker stopped during the provider call; not resent"
+        session.commit()
+        log.warning("SMS %s: previous attempt interrupted; marked uncertain, not resent", key)
+        return notice.state
+    if not phone or message is None:
+        notice.state = "skipped"
+        session.commit()
+        return notice.state
+    # The trace before the call, in one conditional UPDATE: of two runners only one sends.
+    import sqlalchemy as sa  # here: the rest of this module does not touch the database
+
+    claimed = session.execute(sa.update(model)
+                              .where(model.id == notice.id, model.state.in_(("pending", "failed")))
+                              .values(state="sending", attempts=model.attempts + 1)
+                              .execution_options(synchronize_session=False)).rowcount
+    session.commit()
+    if claimed != 1:
+        session.refresh(notice)
+        return notice.state
+
+    def settle(state: str, *, error: str | None = None, **values) -> str:
+        session.execute(sa.update(model).where(model.id == notice.id)
+                        .values(state=state, last_error=(error or None) and error[:500], **values)
+                        .execution_options(synchronize_session=False))
+        session.commit()
+        return state
+
+    try:
+        receipt = sender.send(message, key=key)
+    except SmsRejected as exc:
+        log.warning("SMS %s rejected: %s", key, exc)
+        return settle("rejected", error=str(exc))
+    except SmsTemporaryError as exc:
+        if exc.maybe_sent:
+            return settle("uncertain", error=str(exc))
+        settle("failed", error=str(exc))
+        raise
+    return settle("sent", provider_id=receipt.message_id, sent_at=now())

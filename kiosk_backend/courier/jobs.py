@@ -50,7 +50,6 @@ from .states import OrderState, Purpose, Status
 log = logging.getLogger(__name__)
 
 TEMPLATE = "courier_status"  # KIOSK_SMS_TEMPLATES maps it to the provider's approved template
-FINAL_NOTICES = frozenset({"sent", "rejected", "uncertain", "skipped"})
 POLL_LIMIT = 200  # quiet parcels polled per run
 ERROR_LIMIT = 500
 
@@ -242,47 +241,11 @@ def notify(session: Session, booking_id: int, status: str, *, sender: sms.SmsSen
                                state="pending", created_at=now())
         session.add(notice)
         session.flush()
-    if notice.state in FINAL_NOTICES:
-        return notice.state
-    if notice.state == "sending":
-        notice.state, notice.last_error = "uncertain", "worker stopped during the provider call; not resent"
-        session.commit()
-        log.warning("courier SMS for booking %s (%s): previous attempt interrupted; not resent", booking_id, status)
-        return notice.state
     phone = phone_for(session, booking)
-    if not phone:
-        notice.state = "skipped"
-        session.commit()
-        return notice.state
-    claimed = session.execute(sa.update(CourierNotice)
-                              .where(CourierNotice.id == notice.id, CourierNotice.state.in_(("pending", "failed")))
-                              .values(state="sending", attempts=CourierNotice.attempts + 1)
-                              .execution_options(synchronize_session=False)).rowcount
-    session.commit()
-    if claimed != 1:
-        session.refresh(notice)
-        return notice.state
-    message = sms.SmsMessage(phone=phone, template=TEMPLATE, params=message_params(booking, status))
-    try:
-        receipt = sender.send(message, key=f"courier:{booking_id}:{status}")
-    except sms.SmsRejected as exc:
-        _settle_notice(session, notice.id, "rejected", error=str(exc))
-        return "rejected"
-    except sms.SmsTemporaryError as exc:
-        if exc.maybe_sent:
-            _settle_notice(session, notice.id, "uncertain", error=str(exc))
-            return "uncertain"
-        _settle_notice(session, notice.id, "failed", error=str(exc))
-        raise
-    _settle_notice(session, notice.id, "sent", provider_id=receipt.message_id, sent_at=now())
-    return "sent"
-
-
-def _settle_notice(session: Session, notice_id: int, state: str, *, error: str | None = None, **values: Any) -> None:
-    session.execute(sa.update(CourierNotice).where(CourierNotice.id == notice_id)
-                    .values(state=state, last_error=(error or None) and error[:ERROR_LIMIT], **values)
-                    .execution_options(synchronize_session=False))
-    session.commit()
+    message = sms.SmsMessage(phone=phone, template=TEMPLATE, params=message_params(booking, status)) \
+        if phone else None
+    return sms.send_once(session, CourierNotice, notice, phone=phone, message=message,
+                         key=f"courier:{booking_id}:{status}", sender=sender, now=now)
 
 
 @outbox.handler(services.NOTIFY_TOPIC)
