@@ -13,6 +13,7 @@
 // - Screens answer POSTs, so 长辈版 / English post the screen's state again (like progress.js).
 // Nothing is kept in the browser's storage.
 import { applyKey } from "./keyboard.js";
+import { setupReshow } from "./nav.js";
 
 const PAGE = 10; // candidates shown at a time
 
@@ -256,25 +257,6 @@ export function setupWait() {
   if (form) setTimeout(() => form.submit(), Number(form.dataset.retrySeconds || 3) * 1000);
 }
 
-export function setupReshow() {
-  const form = document.getElementById("courier-reshow");
-  if (!form) return;
-  // Capturing, so it runs before nav.js's own handler on the link (which it stops).
-  document.addEventListener("click", (event) => {
-    const link = event.target.closest("nav.modes a.mode");
-    if (!link) return;
-    event.preventDefault();
-    event.stopPropagation();
-    const choice = new URL(link.href, window.location.href);
-    const action = new URL(form.getAttribute("action"), window.location.href);
-    for (const name of ["lang", "elder"]) {
-      if (choice.searchParams.has(name)) action.searchParams.set(name, choice.searchParams.get(name));
-    }
-    form.setAttribute("action", action.pathname + action.search);
-    form.submit();
-  }, true);
-}
-
 /** Everything the courier screens need; on other pages each part finds nothing and does nothing. */
 export function setupCourier() {
   setupChoices(document);
@@ -282,5 +264,5 @@ export function setupCourier() {
   setupPicker();
   setupConfirm();
   setupWait();
-  setupReshow();
+  setupReshow("courier-reshow");
 }

@@ -54,3 +54,27 @@ export function setupSelfReload() {
   const holder = document.querySelector("[data-reload-seconds]");
   if (holder) setTimeout(() => window.location.reload(), Number(holder.dataset.reloadSeconds) * 1000);
 }
+
+/**
+ * Screens that answer a POST (a lookup result, a booking step) cannot be reloaded with
+ * ?lang= or ?elder=: 长辈版 / English post the screen's own form (id ``formId``) again with the
+ * chosen setting in its action.
+ */
+export function setupReshow(formId) {
+  const form = document.getElementById(formId);
+  if (!form) return;
+  // Capturing, so it runs before setupModes' own handler on the link (which it stops).
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest("nav.modes a.mode");
+    if (!link) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const choice = new URL(link.href, window.location.href);
+    const action = new URL(form.getAttribute("action"), window.location.href);
+    for (const name of ["lang", "elder"]) {
+      if (choice.searchParams.has(name)) action.searchParams.set(name, choice.searchParams.get(name));
+    }
+    form.setAttribute("action", action.pathname + action.search);
+    form.submit();
+  }, true);
+}

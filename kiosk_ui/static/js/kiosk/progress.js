@@ -8,6 +8,7 @@
 // would be the empty lookup form): they post the result's short-lived view token again,
 // with the choice in the address, and the same result comes back in the new look.
 import { applyKey } from "./keyboard.js";
+import { setupReshow } from "./nav.js";
 
 export function setupLookupKeyboard() {
   const keyboard = document.getElementById("progress-keyboard");
@@ -37,27 +38,8 @@ export function setupLookupKeyboard() {
   mark();
 }
 
-export function setupReshow() {
-  const form = document.getElementById("progress-reshow");
-  if (!form) return;
-  // Capturing, so it runs before nav.js's own handler on the link (which it stops).
-  document.addEventListener("click", (event) => {
-    const link = event.target.closest("nav.modes a.mode");
-    if (!link) return;
-    event.preventDefault();
-    event.stopPropagation();
-    const choice = new URL(link.href, window.location.href);
-    const action = new URL(form.getAttribute("action"), window.location.href);
-    for (const name of ["lang", "elder"]) {
-      if (choice.searchParams.has(name)) action.searchParams.set(name, choice.searchParams.get(name));
-    }
-    form.setAttribute("action", action.pathname + action.search);
-    form.submit();
-  }, true);
-}
-
 /** Started by main.js on every kiosk page; does nothing off the progress screens. */
 export function setupProgress() {
   setupLookupKeyboard();
-  setupReshow();
+  setupReshow("progress-reshow");
 }
