@@ -51,6 +51,15 @@ GUIDE_CODE = "11369900015623817G4070010100001"
 
 # ------------------------------------------------------------------ helpers for the tests
 
+def wait_ready(page) -> None:
+    """Wait until the kiosk page's scripts have armed their timers (main.js marks ``<html>``).
+
+    A page the kiosk navigated to by itself (after a QR login, say) can show its new URL and
+    HTML before its modules have run; a test that moves the fake clock before then moves it
+    past timers that do not exist yet."""
+    expect(page.locator("html")).to_have_attribute("data-kiosk-ready", "1")
+
+
 def buffered(app):
     """The app with every response read to the end and closed before werkzeug sends it.
 

@@ -12,7 +12,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from .browser_support import BANK, COMMUNITY, POST_OFFICE, SCREENS, SITE, enrol, expect
+from .browser_support import BANK, COMMUNITY, POST_OFFICE, SCREENS, SITE, enrol, expect, wait_ready
 
 pytestmark = pytest.mark.browser
 
@@ -151,6 +151,7 @@ def test_a_qr_login_extended_once_then_left_idle_ends_with_nothing_of_the_reside
     phone_logs_in_and_opens(phone, url)
     phone.locator("#qr-confirm").click()
     expect(kiosk).to_have_url(live_server("/kiosk/"))
+    wait_ready(kiosk)  # the idle timer is armed before the clock is moved
     greeting = kiosk.locator(".session-who")
     expect(greeting).to_contain_text("您好，")
     masked = greeting.inner_text().split("，", 1)[1].strip()
