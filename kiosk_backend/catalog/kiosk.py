@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, render_template, request, url_for
 from limits import RateLimitItemPerSecond
+from markupsafe import Markup, escape
 from werkzeug.exceptions import NotFound
 
 from ..core import ratelimit
@@ -24,6 +25,45 @@ from .search import is_meaningful
 bp = Blueprint("catalog", __name__)
 # Coded values of the catalog (行政确认, 全市, 必要 ...) in the page's language: {{ value | coded(lang) }}.
 bp.add_app_template_filter(translate_value, "coded")
+
+
+# Issue 11: at most this many highlight words per name are looked for (the search sends a few).
+MAX_HIGHLIGHTS = 20
+
+
+def mark_matches(name, words) -> Markup:
+    """``name`` escaped, with every occurrence of each of ``words`` (the search result's
+    ``match.highlight``) wrapped in ``<mark>``: ``{{ item.task_name | mark_matches(highlight) }}``.
+
+    Overlapping and nested words make one mark over their union (公积金 + 积金提取 in
+    公积金提取 → one mark); each part of the name is escaped before any markup is added, and
+    the words only choose positions, so nothing of the data becomes markup. Positions are
+    whole code points, so a character outside the BMP is never split. Latin letters match
+    whatever their case. Words that are not non-empty strings, and missing words (None, an
+    undefined value), mark nothing. Never raises for such input."""
+    text = "" if name is None else str(name)
+    if not words or isinstance(words, str) or not text:
+        return escape(text)
+    folded = text.lower() if len(text.lower()) == len(text) else text  # positions must stay the same
+    marked = [False] * len(text)
+    for word in list(dict.fromkeys(w for w in words if isinstance(w, str) and w))[:MAX_HIGHLIGHTS]:
+        needle = word.lower() if folded is not text else word
+        start = folded.find(needle)
+        while start != -1:
+            marked[start:start + len(needle)] = [True] * len(needle)
+            start = folded.find(needle, start + 1)
+    parts, i = [], 0
+    while i < len(text):
+        j = i
+        while j < len(text) and marked[j] == marked[i]:
+            j += 1
+        piece = escape(text[i:j])
+        parts.append(Markup("<mark>{}</mark>").format(piece) if marked[i] else piece)
+        i = j
+    return Markup("").join(parts)
+
+
+bp.add_app_template_filter(mark_matches, "mark_matches")
 
 register_tile("tile.search", "kiosk.catalog.search", "search.svg", 10, "search")
 register_tile("tile.themes", "kiosk.catalog.themes", "themes.svg", 20, "themes")

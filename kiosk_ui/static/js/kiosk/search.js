@@ -1,5 +1,7 @@
 // Search as you type: results are rendered by the server (the same partial as the full
-// page) and swapped in; the address follows the query so 返回 comes back to it.
+// page) and swapped in; the address follows the query so 返回 comes back to it. The partial
+// carries everything the full page shows (did you mean, life-event groups, the nothing-found
+// ways on) and one [data-status] element whose text goes into the aria-live status line.
 import { attachKeyboard } from "./keyboard.js";
 
 export function setupSearch() {
@@ -40,6 +42,19 @@ export function setupSearch() {
   };
   const schedule = () => { clearTimeout(timer); timer = setTimeout(run, 180); };
 
+  // "Did you mean", the nearest words and life events (links with data-q in the results): a
+  // tap puts their words in the box and searches at once, as a quick word does; the status
+  // line, which the screen reader hears, comes into view with the new results. Without this
+  // script they are plain links to the same search.
+  box.addEventListener("click", async (event) => {
+    const link = event.target.closest("a[data-q]");
+    if (!link || !box.contains(link)) return;
+    event.preventDefault();
+    clearTimeout(timer);
+    input.value = link.dataset.q;
+    await run();
+    status.scrollIntoView({ block: "nearest" });
+  });
   input.addEventListener("input", schedule);
   form.addEventListener("submit", (event) => { event.preventDefault(); run(); });
   attachKeyboard(document.getElementById("keyboard"), input, schedule);
