@@ -528,4 +528,26 @@ def bench_courier(count: str, calls: int, applications: int, database_url: str |
                           database_url=database_url)
 
 
+@bench_cli.command("relevance")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of the tables.")
+@click.option("--part", type=click.Choice(["tuning", "heldout", "both"]), default="both", show_default=True,
+              help="Which queries: the tuning part, the held-out third, or both side by side.")
+@click.option("--show-misses", is_flag=True, help="Print the tuning part's misses (never the held-out part's).")
+@click.option("--config", "configs", default="full,no-dictionary,plain-bm25", show_default=True,
+              help="Comma-separated: full (dictionaries on), no-dictionary (pipeline alone), plain-bm25 (baseline).")
+@click.option("--database-url", envvar="KIOSK_BENCH_DATABASE_URL",
+              help="PostgreSQL to work in (a scratch schema, dropped afterwards); default a temporary SQLite file.")
+def bench_relevance(as_json: bool, part: str, show_misses: bool, configs: str, database_url: str | None):
+    """Search relevance on the demo catalog: recall@1, recall@5, MRR@10 and empty results per kind of query."""
+    from .benchmarks.relevance import CONFIGS, run_relevance_benchmark
+
+    chosen = [c.strip() for c in configs.split(",") if c.strip()]
+    unknown = [c for c in chosen if c not in CONFIGS]
+    if unknown or not chosen:
+        raise click.BadParameter(f"unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(CONFIGS)}",
+                                 param_hint="--config")
+    run_relevance_benchmark(chosen, part=part, show_misses=show_misses, as_json=as_json, echo=click.echo,
+                            database_url=database_url)
+
+
 register(main)
