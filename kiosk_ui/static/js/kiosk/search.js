@@ -56,6 +56,8 @@ export function setupSearch() {
     status.scrollIntoView({ block: "nearest" });
   });
   input.addEventListener("input", schedule);
-  form.addEventListener("submit", (event) => { event.preventDefault(); run(); });
+  // 搜索 runs now, and the run still scheduled by the last keystroke is dropped: it would show
+  // 正在查找…… again over the answer just given.
+  form.addEventListener("submit", (event) => { event.preventDefault(); clearTimeout(timer); run(); });
   attachKeyboard(document.getElementById("keyboard"), input, schedule);
 }
