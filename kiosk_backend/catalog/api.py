@@ -167,3 +167,6 @@ class Synonyms(MethodView):
 def delete_synonym(synonym_id):
     """Remove an admin synonym."""
     services.delete_synonym(db.session, synonym_id, actor=g.actor)
+
+
+from . import life_events_api  # noqa: E402,F401 - registers its routes on admin_blp

@@ -168,3 +168,20 @@ class CatalogRevision(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     token: Mapped[str] = mapped_column(sa.String(32), default=lambda: uuid.uuid4().hex)
     revision: Mapped[int] = mapped_column(default=1)
+
+
+class LifeEventRow(TimestampMixin, db.Model):
+    """Admin additions to the shipped life events (``data/life_events.json``); a row whose
+    key is a shipped event's key extends that event (see ``life_event_services``)."""
+
+    __tablename__ = "catalog_life_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(50))
+    triggers: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    patterns: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    created_by: Mapped[str | None] = mapped_column(sa.String(100))
+
+    def __repr__(self) -> str:
+        return f"<LifeEventRow {self.key} {self.name}>"
