@@ -17,10 +17,12 @@ from .api import STAFF_SECURITY, admin_blp
 
 # What the service refuses, said in the schema too (so OpenAPI states it): a trigger holds
 # at least one letter, digit or Chinese character (what normalising keeps); each part of
-# a pattern (A+B) does. Full-width letters and digits count (normalising makes them ASCII).
-_WORD = "0-9A-Za-z\u3400-\u4dbf\u4e00-\u9fff\uff10-\uff19\uff21-\uff3a\uff41-\uff5a"
-_TRIGGER = rf"[\s\S]*[{_WORD}]"
-_PATTERN = rf"^[^+]*[{_WORD}][^+]*(\+[^+]*[{_WORD}][^+]*)*$"
+# a pattern (A+B) does; a name is not blank. Full-width letters and digits count
+# (normalising makes them ASCII). No NUL anywhere (core.payloads refuses it).
+_WORD = r"[0-9A-Za-z\u3400-\u4dbf\u4e00-\u9fff\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]"
+_NAME = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+_TRIGGER = rf"^[^\u0000]*{_WORD}[^\u0000]*$"
+_PATTERN = rf"^[^+\u0000]*{_WORD}[^+\u0000]*(\+[^+\u0000]*{_WORD}[^+\u0000]*)*$"
 _LENGTH = validate.Length(min=1, max=life_event_services.MAX_TEXT)
 _ENTRIES = validate.Length(min=1, max=life_event_services.MAX_ENTRIES)
 
@@ -29,7 +31,7 @@ class LifeEventIn(Schema):
     key = fields.String(required=True, validate=validate.Regexp(life_event_services.KEY_RE), metadata={
         "description": "ASCII key (newborn, barber_shop). A shipped event's key extends that event: its "
                        "triggers and patterns are added and this name replaces the shipped name."})
-    name = fields.String(required=True, validate=[_LENGTH, validate.Regexp(r"[\s\S]*\S")],
+    name = fields.String(required=True, validate=[_LENGTH, validate.Regexp(_NAME)],
                          metadata={"description": "The event's name shown on the kiosk (新生儿出生)"})
     triggers = fields.List(fields.String(validate=[_LENGTH, validate.Regexp(_TRIGGER)]), required=True,
                            validate=_ENTRIES, metadata={
