@@ -81,15 +81,52 @@ class SearchHelp(Schema):
     message_zh = fields.String()
 
 
+class MatchedWord(Schema):
+    word = fields.String(metadata={"description": "the query's word as typed (normalised)"})
+    matched = fields.String(metadata={"description": "what it matched in the catalog"})
+    how = fields.String(metadata={"description": "exact | synonym | pinyin | corrected | dialect"})
+    field = fields.String(metadata={"description": "name | keywords | bundle | text | department"})
+
+
+class MatchExplained(Schema):
+    words = fields.List(fields.Nested(MatchedWord))
+    highlight = fields.List(fields.String(), metadata={"description": "substrings of task_name to highlight"})
+
+
+class SearchItem(ItemSummary):
+    match = fields.Nested(MatchExplained, metadata={"description": "which words matched this item, and how"})
+
+
+class LifeEventGroup(Schema):
+    key = fields.String()
+    name = fields.String(metadata={"description": "e.g. 新生儿出生"})
+    source = fields.String(metadata={"description": "the list the event comes from"})
+    items = fields.List(fields.Nested(ItemSummary))
+
+
+class LifeEventRef(Schema):
+    key = fields.String()
+    name = fields.String()
+
+
 class SearchResult(Schema):
     query = fields.String()
-    understood_as = fields.List(fields.String(), metadata={"description": "corrections and synonyms applied"})
+    understood_as = fields.List(fields.String(), metadata={"description": "how words were read: corrections, "
+                                                                          "pinyin, synonyms (from→to)"})
+    did_you_mean = fields.String(allow_none=True, metadata={
+        "description": "the query in catalog words when a word was corrected or read from pinyin (您是不是要找)"})
     total = fields.Integer()
     page = fields.Integer()
     page_size = fields.Integer()
-    items = fields.List(fields.Nested(ItemSummary))
+    items = fields.List(fields.Nested(SearchItem))
+    life_events = fields.List(fields.Nested(LifeEventGroup), metadata={
+        "description": "life events (一件事) the query describes, each with its items; shown before the results"})
     popular = fields.List(fields.Nested(ItemSummary), metadata={"description": "offered when nothing matched"})
     help = fields.Nested(SearchHelp, allow_none=True)
+    nearest_words = fields.List(fields.String(), metadata={
+        "description": "when nothing matched: catalog words nearest to the query"})
+    nearest_life_events = fields.List(fields.Nested(LifeEventRef), metadata={
+        "description": "when nothing matched: the closest life events"})
 
 
 class SuggestionOut(Schema):

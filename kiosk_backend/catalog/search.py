@@ -2,47 +2,58 @@
 
 Pure module: no Flask, no database. ``services`` builds a :class:`SearchIndex` from the
 catalog tables and rebuilds it when the catalog revision changes. Keeping the index in
-the process makes search behave the same on SQLite and PostgreSQL and keeps p95 latency
-in single-digit milliseconds at 15,000 items (see ``kiosk bench search``).
+the process makes search behave the same on SQLite and PostgreSQL (``kiosk bench search``
+prints its speed and memory at 1,500, 15,000 and 150,000 items).
 
-What a query goes through, in order:
+The query is read word by word by :mod:`query` (normalise, strip padding, correct, segment
+with jieba on the catalog's own words, read pinyin and homophones, expand synonyms). Items
+are scored here, BM25-style over fields with weights — name > keywords > 一件事 bundle names >
+conditions, materials and FAQ > department — precomputed per term and item into arrays
+(``impact``), so a query is a few vector additions however common its words are:
 
-1. ``normalize``: full-width → half-width, lower case, traditional → simplified,
-   punctuation and spaces dropped (``戶口遷移`` → ``户口迁移``).
-2. corrections from the dictionary (``身分证`` → ``身份证``).
-3. synonyms: every dictionary term found in the query adds a variant with the term
-   replaced by its expansion (``社保`` → ``社会保险``, ``迁户口`` → ``户口迁移``).
-4. filler words (我想, 怎么, 办理流程 ...) are dropped from each variant.
-5. each variant is matched against item names (character bigrams), keywords and the
-   department; Latin-letter queries also against pinyin initials (``sfz``) and full pinyin
-   (``shenfenzheng``).
-6. score = how well the best variant matched + a bounded popularity bonus.
+- an item matches when any of the query's meaningful words match (OR); each word counts
+  with its best reading (exact, synonym, pinyin, corrected ...) times that reading's weight;
+- items matching every word come first, then by score × coverage;
+- popularity is a bounded prior;
+- only the page asked for is explained (which words matched and how).
+
+Life events (一件事, :mod:`life_events`) described by the query are returned as groups.
 """
 from __future__ import annotations
 
+import json
 import math
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from fractions import Fraction
 
-from .pinyin import normalize, pinyin_keys
+import numpy as np
 
-# Phrases that carry no meaning for matching; longest first so 怎么办理 goes before 怎么.
-FILLERS = sorted(
-    ["我想", "我要", "想要", "请问", "帮我", "怎么办理", "如何办理", "怎么办", "怎么", "怎样", "如何",
-     "在哪里", "在哪儿", "在哪", "哪里", "需要什么", "要什么", "什么", "材料", "流程", "一下", "吗", "呢",
-     "去哪", "能不能", "可以"],
-    key=len, reverse=True,
-)
-SYNONYM_WEIGHT = 0.88
-MIN_PARTIAL_RATIO = Fraction(1, 2)
+from .pinyin import normalize
+from .query import WEAK_WORDS, ParsedQuery, Vocabulary, fold
+
+# Field weights (BM25F-style): where a word is found says how much it is about the item.
+PRIMARY = frozenset({"name", "alias", "keywords", "bundle", "char"})
+# "alias" is a keyword as a whole (迁户口 written for 户口迁移（迁入）): as good as the name.
+FIELDS = ("name", "alias", "keywords", "bundle", "text", "department", "char")
+WEIGHTS = {"name": 5.0, "alias": 5.0, "keywords": 3.0, "bundle": 2.0, "text": 0.4, "department": 0.5, "char": 2.0}
+K1 = 1.2
+# Length normalisation per field: short names are not much better names.
+B = {"name": 0.0, "alias": 0.0, "keywords": 0.0, "bundle": 0.5, "text": 0.75, "department": 0.3, "char": 0.0}
+# Popularity: at most PRIOR_CAP is added to an item that matched (a 100,000-use item gets
+# ≈ 6, a 1,000-use one ≈ 3.6; one exact name word is worth 20–40).
+PRIOR, PRIOR_CAP = 1.2, 6.0
+# A Latin query also matches item names by their own pinyin (sfz, shenfenzh...).
+LATIN_WEIGHT = 30.0
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+_CHUNKS = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Entry:
-    """What the index knows of one item. ``summary`` is returned to callers as it is."""
+    """What the index keeps of one item. ``summary`` is decoded from compact JSON on demand."""
 
     id: int
     task_code: str
@@ -51,7 +62,7 @@ class Entry:
     pinyin: str
     initials: str
     popularity: int
-    summary: dict
+    summary_json: str
     themes: frozenset = frozenset()
     bundles: frozenset = frozenset()
     department: str = ""
@@ -61,28 +72,27 @@ class Entry:
     is_online: bool = False
     is_express: bool = False
     is_service_terminals: bool = False
-    boost: float = field(init=False, default=0.0)
+    text: str = ""      # conditions, materials, FAQ (folded); dropped once indexed
+    raw_name: str = ""
 
-    def __post_init__(self):
-        # Popularity orders the items that match equally well and lifts everyday items
-        # over rare ones that merely start with the query, but it never lifts a partial
-        # match over an item containing the whole query (contains ≥ 70 vs. partial ≤ 50).
-        self.boost = min(20.0, 4.0 * math.log10(self.popularity + 1))
+    @property
+    def summary(self) -> dict:
+        return json.loads(self.summary_json)
 
 
 @dataclass
 class Dictionary:
-    """Synonyms and corrections; the shipped TSV plus admin additions."""
+    """The data the query stages use beyond the catalog: synonyms (word → word), corrections,
+    the spoken/dialect map, padding phrases and life events. Shipped files plus admin rows."""
 
     synonyms: list[tuple[str, str]] = field(default_factory=list)
     corrections: list[tuple[str, str]] = field(default_factory=list)
-    # Pinyin initials of the dictionary's words (sb → 社保, jsz → 驾驶证), the way a
-    # Chinese input method reads initials typed on the kiosk keyboard.
-    by_initials: dict[str, list[str]] = field(default_factory=dict)
-    by_pinyin: dict[str, list[str]] = field(default_factory=dict)
+    dialect: list[tuple[str, str]] = field(default_factory=list)
+    padding: list[tuple[str, bool]] = field(default_factory=list)
+    life_events: list = field(default_factory=list)
 
     @classmethod
-    def from_rows(cls, rows: Iterable[tuple[str, str, str]]) -> Dictionary:
+    def from_rows(cls, rows: Iterable[tuple[str, str, str]], **extra) -> Dictionary:
         syn, corr = set(), set()
         for term, expansion, kind in rows:
             term_n, exp_n = normalize(term), normalize(expansion)
@@ -90,40 +100,7 @@ class Dictionary:
                 continue
             (corr if kind == "correction" else syn).add((term_n, exp_n))
         by_len = lambda pair: (-len(pair[0]), pair)  # noqa: E731 - longest term first
-        by_initials: dict[str, list[str]] = {}
-        by_pinyin: dict[str, list[str]] = {}
-        for word in sorted({w for pair in syn for w in pair} | {right for _, right in corr}):
-            if 2 <= len(word) <= 6 and word.isalpha() and not word.isascii():
-                full, initials = pinyin_keys(word)
-                by_initials.setdefault(initials, []).append(word)
-                by_pinyin.setdefault(full, []).append(word)
-        return cls(sorted(syn, key=by_len), sorted(corr, key=by_len), by_initials, by_pinyin)
-
-    def correct(self, q: str) -> tuple[str, list[str]]:
-        notes = []
-        for wrong, right in self.corrections:
-            if wrong in q:
-                q = q.replace(wrong, right)
-                notes.append(f"{wrong}→{right}")
-        return q, notes
-
-    def variants(self, q: str) -> list[tuple[str, float, str | None]]:
-        """(variant, weight, note) for the query, the words its pinyin initials spell, and
-        each synonym it contains."""
-        out: list[tuple[str, float, str | None]] = [(q, 1.0, None)]
-        if q.isascii() and q.isalpha():
-            for word in dict.fromkeys([*self.by_pinyin.get(q, ()), *self.by_initials.get(q, ())]):
-                out += [(variant, weight, note or f"{q}→{word}") for variant, weight, note in self.variants(word)]
-            return out
-        seen = {q}
-        for term, expansion in self.synonyms:
-            if term in q:
-                for variant in (q.replace(term, expansion), expansion):
-                    if variant not in seen:
-                        seen.add(variant)
-                        out.append((variant, SYNONYM_WEIGHT if variant != expansion or q == term else SYNONYM_WEIGHT * 0.9,
-                                    f"{term}→{expansion}"))
-        return out
+        return cls(sorted(syn, key=by_len), sorted(corr, key=by_len), **extra)
 
 
 def is_meaningful(query: str | None) -> bool:
@@ -132,24 +109,15 @@ def is_meaningful(query: str | None) -> bool:
     return bool(query) and bool(normalize(query))
 
 
-def strip_fillers(q: str) -> str:
-    """Drop filler words; a query made only of fillers is kept as it is."""
-    stripped = q
-    for word in FILLERS:
-        stripped = stripped.replace(word, "")
-    return stripped or q
+@dataclass
+class Match:
+    """How one result matched: per query word, what it matched, how and where."""
 
+    words: list[dict]
+    highlight: list[str]
 
-def _grams(text: str, n: int) -> set[str]:
-    return {text[i:i + n] for i in range(len(text) - n + 1)}
-
-
-def _postings(texts: list[str], n: int) -> dict[str, list[int]]:
-    index: dict[str, list[int]] = {}
-    for pos, text in enumerate(texts):
-        for gram in _grams(text, n):
-            index.setdefault(gram, []).append(pos)
-    return index
+    def as_dict(self) -> dict:
+        return {"words": self.words, "highlight": self.highlight}
 
 
 @dataclass
@@ -157,6 +125,11 @@ class SearchOutcome:
     total: int
     entries: list[Entry]
     understood_as: list[str]
+    did_you_mean: str | None = None
+    matches: list[Match] = field(default_factory=list)
+    life_events: list[tuple[object, list[Entry]]] = field(default_factory=list)
+    nearest_words: list[str] = field(default_factory=list)
+    nearest_life_events: list = field(default_factory=list)
 
 
 Filter = Callable[[Entry], bool]
@@ -184,35 +157,176 @@ def make_filter(criteria: Mapping[str, object]) -> Filter | None:
     return lambda e: all(check(e) for check in checks)
 
 
+def _grams(text: str, n: int) -> set[str]:
+    return {text[i:i + n] for i in range(len(text) - n + 1)}
+
+
 class SearchIndex:
     """Immutable once built; safe to share between threads."""
 
     MEMO_SIZE = 4096
 
-    def __init__(self, entries: list[Entry], dictionary: Dictionary | None = None):
-        self._memo: dict[str, tuple[list[int], tuple[str, ...]]] = {}
+    def __init__(self, entries: list[Entry], dictionary: Dictionary | None = None, *, use_dictionary: bool = True):
+        self._memo: dict[str, tuple[np.ndarray, ParsedQuery, np.ndarray]] = {}
         self._memo_lock = threading.Lock()
         self.entries = entries
         self.dictionary = dictionary or Dictionary()
-        names = [e.name for e in entries]
-        self._name2 = _postings(names, 2)
-        self._name1 = _postings(names, 1)
-        self._aux2 = _postings([e.aux for e in entries], 2)
-        self._ini2 = _postings([e.initials for e in entries], 2)
-        self._ini_first: dict[str, list[int]] = {}
-        for pos, e in enumerate(entries):
-            if e.initials:
-                self._ini_first.setdefault(e.initials[0], []).append(pos)
-        self._py3 = _postings([e.pinyin for e in entries], 3)
+        self.use_dictionary = use_dictionary
+        n = len(entries)
+        self._popularity = np.array([e.popularity for e in entries], dtype=np.float64)
+        self._by_popularity = sorted(range(n), key=lambda p: (-entries[p].popularity, len(entries[p].name),
+                                                              entries[p].task_code))
+        # A tiny, unique tie-break so that equal scores always come in the same order
+        # (popular, short names first) and pages never overlap.
+        tiebreak = np.empty(n, dtype=np.float64)
+        tiebreak[self._by_popularity] = (n - np.arange(n)) / max(n, 1) * 1e-6
+        self._tiebreak = tiebreak
+        self._prior = np.minimum(PRIOR_CAP, PRIOR * np.log10(self._popularity + 1))
         self._by_code = {e.task_code.lower(): pos for pos, e in enumerate(entries)}
-        self._by_popularity = sorted(range(len(entries)), key=lambda p: (-entries[p].popularity, entries[p].name))
+        self._build_terms(entries)
+        self._build_latin(entries)
+        for e in entries:
+            e.text = ""  # indexed; not kept
+        self._life = None
+        if use_dictionary and self.dictionary.life_events:
+            from .life_events import LifeEventIndex
+
+            self._life = LifeEventIndex(list(self.dictionary.life_events), [e.name for e in entries])
 
     def __len__(self) -> int:
         return len(self.entries)
 
+    # ------------------------------------------------------------- building
+
+    def _build_terms(self, entries: list[Entry]) -> None:
+        d = self.dictionary if self.use_dictionary else Dictionary(padding=self.dictionary.padding)
+        user_words: set[str] = set()
+        for e in entries:
+            for chunk in _CHUNKS.findall(e.raw_name or e.name):
+                user_words.add(fold(chunk))
+            for word in e.aux.split(" "):
+                if word:
+                    user_words.add(word)
+        user_words.update(fold(b) for e in entries for b in e.bundles)
+        bootstrap = Vocabulary.build(known=(), doc_freq={}, pinyin_words=(), user_words=user_words,
+                                     synonyms=d.synonyms, corrections=d.corrections, dialect=d.dialect)
+        tokenizer = bootstrap.tokenizer
+        freq = tokenizer.FREQ
+        cache: dict[str, tuple[str, ...]] = {}
+
+        def terms_of(text: str) -> tuple[str, ...]:
+            hit = cache.get(text)
+            if hit is not None:
+                return hit
+            out: list[str] = []
+            for chunk in _CHUNKS.findall(text):
+                for token in tokenizer.cut(chunk, HMM=False):
+                    out.append(token)
+                    size = len(token)
+                    if size > 2:  # every dictionary word inside a compound, too
+                        for i in range(size):
+                            for j in range(i + 2, min(size, i + 12) + (0 if i == 0 else 1)):
+                                if j - i < size and freq.get(token[i:j]):
+                                    out.append(token[i:j])
+            for run in re.findall(r"[a-z0-9]+", text):
+                out.append(run)
+            result = tuple(out)
+            if len(cache) < 500_000:
+                cache[text] = result
+            return result
+
+        postings: dict[str, tuple[list[int], list[float]]] = {}
+        lengths = {f: np.zeros(len(entries), dtype=np.float32) for f in FIELDS}
+        per_doc: list[list[tuple[str, Counter]]] = []
+        pinyin_words: set[str] = set()
+        for pos, e in enumerate(entries):
+            fields = [
+                ("name", Counter(terms_of(fold(e.raw_name or e.name)))),
+                # Words of the keywords count once however many aliases repeat them.
+                ("alias", Counter({fold(kw): 1 for kw in e.aux.split(" ") if kw})),
+                ("keywords", Counter(dict.fromkeys((t for kw in e.aux.split(" ") if kw for t in terms_of(fold(kw))), 1))),
+                ("bundle", Counter(t for b in e.bundles for t in terms_of(fold(b)))),
+                ("text", Counter(terms_of(e.text)) if e.text else Counter()),
+                ("department", Counter(terms_of(fold(e.department)))),
+                ("char", Counter("#" + ch for ch in dict.fromkeys(_CJK.findall(e.name)))),
+            ]
+            for fname, counts in fields:
+                lengths[fname][pos] = sum(counts.values())
+                if fname in ("name", "alias", "keywords", "bundle"):
+                    pinyin_words.update(t for t in counts if 2 <= len(t) <= 8)
+            per_doc.append(fields)
+        primary_df: dict[str, int] = {}  # items naming the term (not merely mentioning it)
+        averages = {f: float(lengths[f].mean()) if len(entries) else 1.0 for f in FIELDS}
+        for pos, fields in enumerate(per_doc):
+            for fname, counts in fields:
+                if not counts:
+                    continue
+                weight = WEIGHTS[fname]
+                norm = K1 * (1 - B[fname] + B[fname] * float(lengths[fname][pos]) / max(averages[fname], 1e-9))
+                primary = fname in PRIMARY
+                for term, tf in counts.items():
+                    if primary:
+                        primary_df[term] = primary_df.get(term, 0) + 1
+                    part = weight * tf * (K1 + 1) / (tf + norm)
+                    slot = postings.get(term)
+                    if slot is None:
+                        postings[term] = slot = ([pos], [0.0], [0.0], [0.0])
+                    elif slot[0][-1] != pos:
+                        for column in slot[1:]:
+                            column.append(0.0)
+                        slot[0].append(pos)
+                    if primary:
+                        slot[1][-1] = max(slot[1][-1], part)
+                        slot[2][-1] += part
+                    else:
+                        slot[3][-1] += part
+        n = max(len(entries), 1)
+        self._docs: dict[str, np.ndarray] = {}
+        self._impact: dict[str, np.ndarray] = {}
+        self._idf: dict[str, float] = {}
+        doc_freq: dict[str, int] = {}
+        for term, (docs, best, named, mentioned) in postings.items():
+            # Where an item names the term, its best field counts and the others a little
+            # (a keyword repeating the name adds 20 %); how often its conditions or FAQ
+            # repeat it says nothing more. Elsewhere the mention is all there is.
+            parts = [m + 0.2 * (a - m) if m > 0 else b for m, a, b in zip(best, named, mentioned)]
+            # How rare a term is among the items it names: 社会保障 in every 人力资源和社会保障局
+            # item's department does not make it a common word of names.
+            df = len(docs)
+            rare = min(df, primary_df.get(term, df))
+            idf = math.log(1 + (n - rare + 0.5) / (rare + 0.5))
+            self._docs[term] = np.array(docs, dtype=np.int32)
+            self._impact[term] = np.array(parts, dtype=np.float32)  # times the word's idf at query time
+            self._idf[term] = idf
+            doc_freq[term] = df
+        known = [t for t in postings if not t.startswith("#")]
+        self.vocabulary = Vocabulary.build(
+            known=known, doc_freq=doc_freq, pinyin_words=pinyin_words, user_words=user_words,
+            synonyms=d.synonyms, corrections=d.corrections, dialect=d.dialect, padding=d.padding)
+        self._char_words: dict[str, list[str]] | None = None
+
+    def _build_latin(self, entries: list[Entry]) -> None:
+        """Item names by their own pinyin initials and full pinyin (bigrams / trigrams)."""
+        ini2: dict[str, list[int]] = {}
+        py3: dict[str, list[int]] = {}
+        first: dict[str, list[int]] = {}
+        for pos, e in enumerate(entries):
+            for g in _grams(e.initials, 2):
+                ini2.setdefault(g, []).append(pos)
+            for g in _grams(e.pinyin, 3):
+                py3.setdefault(g, []).append(pos)
+            if e.initials:
+                first.setdefault(e.initials[0], []).append(pos)
+        pack = lambda d: {k: np.array(v, dtype=np.int32) for k, v in d.items()}  # noqa: E731
+        self._ini2, self._py3, self._ini_first = pack(ini2), pack(py3), pack(first)
+
     # ------------------------------------------------------------- public
 
-    def search(self, query: str, *, where: Filter | None = None, offset: int = 0, limit: int = 20) -> SearchOutcome:
+    def parse(self, query: str) -> ParsedQuery:
+        return self.vocabulary.parse(query, use_dictionary=self.use_dictionary)
+
+    def search(self, query: str, *, where: Filter | None = None, offset: int = 0, limit: int = 20,
+               explain: bool = True) -> SearchOutcome:
         """Best-first entries for ``query``; an empty query lists every entry (filtered) by
         popularity. A query of punctuation only ("??", "。", "%") matches nothing: it is
         not an empty query asking to browse, and not a wildcard."""
@@ -224,30 +338,30 @@ class SearchIndex:
             if where:
                 ranked = [e for e in ranked if where(e)]
             return SearchOutcome(len(ranked), ranked[offset:offset + limit], [])
-        ranked, notes = self._ranked(q)
+        order, pq, _ = self._ranked(query)
         if where is not None:
-            ranked = [pos for pos in ranked if where(self.entries[pos])]
-        return SearchOutcome(len(ranked), [self.entries[pos] for pos in ranked[offset:offset + limit]], list(notes))
+            kept = [int(p) for p in order if where(self.entries[p])]
+            total, page = len(kept), kept[offset:offset + limit]
+        else:
+            total, page = len(order), [int(p) for p in order[offset:offset + limit]]
+        entries = [self.entries[p] for p in page]
+        outcome = SearchOutcome(total, entries, list(pq.notes), did_you_mean=pq.did_you_mean)
+        if explain:
+            outcome.matches = [self.explain(pq, p) for p in page]
+        if offset == 0:
+            outcome.life_events = self.life_events(pq)
+        if total == 0 and not outcome.life_events:
+            outcome.nearest_words = self.nearest_words(pq)
+            outcome.nearest_life_events = self._life.nearest(pq.normalized, pq.tokens) if self._life else []
+        return outcome
 
-    def _ranked(self, q: str) -> tuple[list[int], tuple[str, ...]]:
-        """Entry positions best first for a normalized query, memoized.
-
-        The index never changes once built, so a query's ranking can be kept: kiosks
-        see the same few hundred queries all day (社保, 身份证 ...). The memo is bounded
-        and goes away with the index when the catalog changes.
-        """
-        hit = self._memo.get(q)
-        if hit is not None:
-            return hit
-        scores, notes = self._score(q)
-        entries = self.entries
-        ranked = sorted(scores, key=lambda pos: (-scores[pos], -entries[pos].popularity, len(entries[pos].name), entries[pos].task_code))
-        result = (ranked, tuple(notes))
-        with self._memo_lock:
-            if len(self._memo) >= self.MEMO_SIZE:
-                self._memo.pop(next(iter(self._memo)))  # oldest first: dicts keep insertion order
-            self._memo[q] = result
-        return result
+    def life_events(self, query: str | ParsedQuery) -> list[tuple[object, list[Entry]]]:
+        """The life events (一件事) the query describes, each with its items, best first."""
+        if self._life is None:
+            return []
+        pq = self.parse(query) if isinstance(query, str) else query
+        found = self._life.match(pq.normalized, [t for w in pq.words for t in (w.text, w.alternatives[0].shown)])
+        return [(event, [self.entries[p] for p in positions]) for event, positions, _ in found]
 
     def clear_memo(self) -> None:
         """Forget memoized rankings (benchmarks use it to measure cold queries)."""
@@ -265,110 +379,243 @@ class SearchIndex:
 
     # ------------------------------------------------------------- scoring
 
-    def _score(self, q: str) -> tuple[dict[int, float], list[str]]:
-        scores: dict[int, float] = {}
-        q, notes = self.dictionary.correct(q)
-        for variant, weight, note in self.dictionary.variants(q):
-            core = strip_fillers(variant)
-            found = self._match_text(core, weight, scores)
-            if note and found and note not in notes:
-                notes.append(note)
-        if q.isascii():
-            self._match_code(q, scores)
-            if q.isalpha():
-                self._match_pinyin(q, scores)
-        for pos in scores:
-            scores[pos] += self.entries[pos].boost
-        return scores, notes
+    def _ranked(self, query: str) -> tuple[np.ndarray, ParsedQuery, np.ndarray]:
+        """Positions best first for a query, its reading, and its scores; memoized (the index
+        never changes once built, and kiosks see the same few hundred queries all day)."""
+        hit = self._memo.get(query)
+        if hit is not None:
+            return hit
+        pq = self.parse(query)
+        scores = self._score(pq)
+        candidates = np.flatnonzero(scores > 0)
+        self._prefer_names_starting_with_the_query(pq, scores, candidates)
+        order = candidates[np.argsort(-scores[candidates], kind="stable")].astype(np.int32)
+        result = (order, pq, scores)
+        with self._memo_lock:
+            if len(self._memo) >= self.MEMO_SIZE:
+                self._memo.pop(next(iter(self._memo)), None)  # oldest first
+            self._memo[query] = result
+        return result
 
-    def _raise(self, scores: dict[int, float], pos: int, score: float) -> None:
-        if score > scores.get(pos, 0.0):
-            scores[pos] = score
+    RERANK = 50
 
-    def _match_text(self, v: str, weight: float, scores: dict[int, float]) -> bool:
-        if not v:
-            return False
-        found = False
-        entries = self.entries
-        if len(v) == 1:
-            for pos in self._name1.get(v, ()):
-                name = entries[pos].name
-                self._raise(scores, pos, weight * (85 if name.startswith(v) else 60) + 10 / len(name))
-                found = True
-            return found
-        grams = _grams(v, 2)
-        need = len(grams)
-        raise_to = self._raise
-        # Items holding every bigram of the query: set intersection runs in C, and only
-        # these can contain the query as a whole.
-        for pos in self._candidates(self._name2, grams):
-            name = entries[pos].name
-            if v == name:
-                score = 100.0
-            elif v in name:
-                score = (75.0 if name.startswith(v) else 70.0) + 5.0 * len(v) / len(name)
-            else:
-                score = 45.0 + 5.0 * need / max(1, len(name) - 1)
-            raise_to(scores, pos, weight * score)
-            found = True
-        if need >= 2:
-            # Items holding at least half of the bigrams ("身份证补办" → 居民身份证补领).
-            # Counting runs in C; the filter touches each candidate once.
-            counts: Counter[int] = Counter()
-            for gram in grams:
-                counts.update(self._name2.get(gram, ()))
-            least = max(1, -(-need * MIN_PARTIAL_RATIO.numerator // MIN_PARTIAL_RATIO.denominator))
-            for pos, hit in [(p, h) for p, h in counts.items() if least <= h < need]:
-                name = entries[pos].name
-                raise_to(scores, pos, weight * (45.0 * hit / need + 5.0 * hit / max(1, len(name) - 1)))
-                found = True
-        for pos in self._candidates(self._aux2, grams):
-            if v in entries[pos].aux:
-                raise_to(scores, pos, weight * 55.0)
-                found = True
-        return found
-
-    def _match_code(self, q: str, scores: dict[int, float]) -> None:
-        pos = self._by_code.get(q)
-        if pos is not None:
-            self._raise(scores, pos, 100.0)
-
-    def _match_pinyin(self, q: str, scores: dict[int, float]) -> None:
-        entries = self.entries
-        if len(q) == 1:
-            for pos in self._ini_first.get(q, ()):
-                self._raise(scores, pos, 40.0)
+    def _prefer_names_starting_with_the_query(self, pq: ParsedQuery, scores: np.ndarray, candidates: np.ndarray) -> None:
+        """Among the best few, a name that starts with the query's first word (户口迁移 →
+        户口迁移（迁入）, 社保 → 社会保障卡申领) is the more direct answer; a name that is the
+        query itself, the most direct."""
+        first = next((w for w in pq.words if not w.weak), None)
+        if first is None or not len(candidates):
             return
+        starts = {alt.shown for alt in first.alternatives if len(alt.shown) >= 2}
+        whole = "".join(w.alternatives[0].shown for w in pq.words if not w.weak)
+        top = candidates[np.argsort(-scores[candidates])[:self.RERANK]] if len(candidates) > self.RERANK else candidates
+        for pos in top.tolist():
+            name = self.entries[pos].name
+            if name == whole:
+                scores[pos] += 6.0
+            elif any(name.startswith(s) for s in starts):
+                scores[pos] += 3.0
+
+    def _alt_scores(self, terms: tuple[str, ...]) -> np.ndarray | None:
+        found = [t for t in terms if t in self._docs]
+        if not found:
+            return None
+        out = np.zeros(len(self.entries), dtype=np.float32)
+        for t in found:
+            if t.startswith("#"):
+                out[self._docs[t]] += self._impact[t] * np.float32(self._idf[t])  # characters: their own idf
+            else:
+                out[self._docs[t]] += self._impact[t]
+        if len(terms) > 1 and not terms[0].startswith("#"):
+            out /= len(terms)  # a phrase's words share its weight; characters add up
+        return out
+
+    def _score(self, pq: ParsedQuery) -> np.ndarray:
+        n = len(self.entries)
+        total = np.zeros(n, dtype=np.float64)
+        covered = np.zeros(n, dtype=np.float64)
+        bonus = np.zeros(n, dtype=np.float64)
+        counted = 0
+        for word in pq.words:
+            best = None
+            agree = None
+            chars = None
+            single = len(pq.words) == 1 and len(word.text) == 1
+            for alt in word.alternatives:
+                s = self._alt_scores(alt.terms)
+                if s is None:
+                    continue
+                s = s * np.float32(alt.weight)
+                if alt.terms[0].startswith("#") and not single:
+                    chars = s if chars is None else np.maximum(chars, s)
+                    continue
+                best = s if best is None else np.maximum(best, s)
+                agree = s.astype(np.float64) if agree is None else agree + s
+                if alt.how != "exact":
+                    note = f"{word.text}→{alt.shown}"
+                    if note not in pq.notes and word.text != alt.shown:
+                        pq.notes.append(note)
+            if best is not None and not single:
+                # One idf for the word, from the items any of its readings found: a synonym
+                # of a rare term is not worth more than the common word the resident typed.
+                found = int(np.count_nonzero(best))
+                best = best * np.float32(math.log(1 + (n - found + 0.5) / (found + 0.5)))
+                agree = agree * math.log(1 + (n - found + 0.5) / (found + 0.5))
+            elif best is not None and not word.alternatives[0].terms[0].startswith("#"):
+                best = best * np.float32(self._idf.get(word.alternatives[0].terms[0], 1.0))
+                agree = best
+            if best is None:
+                # Known to the catalog only by its characters: it may tell apart items other
+                # words found (身份证补办 → 补领), never find one by itself (移民 ≠ 居民).
+                if chars is not None:
+                    bonus += chars
+                continue  # a word nothing in the catalog has does not count against anyone
+            # Readings that agree (社保 in the keywords, 社会保障 in the name) count a little more.
+            best = best + 0.3 * (agree - best)
+            if word.weak:
+                total += 0.3 * best
+                continue
+            total += best
+            covered += best > 0
+            counted += 1
+        total += np.where(total > 0, bonus, 0.0)
+        if pq.latin:
+            latin = self._latin_scores(pq.latin)
+            if latin is not None:
+                total = np.maximum(total, latin) if counted else total + latin
+                if not counted:
+                    covered = (latin > 0).astype(np.float64)
+                    counted = 1
+                else:
+                    covered = np.maximum(covered, (latin > 0) * counted)
+        code = self._by_code.get(pq.normalized)
+        if code is not None:
+            total[code] = max(total[code], 1000.0)
+            covered[code] = max(counted, 1)
+        matched = total > 0
+        coverage = covered / max(counted, 1)
+        score = total * (0.4 + 0.6 * coverage)
+        score += np.where(matched, self._prior + self._tiebreak, 0.0)
+        score += np.where(matched & (coverage >= 0.999), 1e4, 0.0)  # every word matched: first
+        return np.where(matched, score, 0.0)
+
+    def _latin_scores(self, q: str) -> np.ndarray | None:
+        """Names whose own pinyin initials or full pinyin contain a Latin query."""
+        entries = self.entries
+        out = np.zeros(len(entries), dtype=np.float64)
+        found = False
+        if len(q) == 1:
+            docs = self._ini_first.get(q)
+            if docs is not None:
+                out[docs] = LATIN_WEIGHT * 0.6
+                found = True
+            return out if found else None
         for pos in self._candidates(self._ini2, _grams(q, 2)):
             initials = entries[pos].initials
             if q in initials:
-                base = 70.0 if initials.startswith(q) else 64.0
-                self._raise(scores, pos, base + 5.0 * len(q) / len(initials))
+                out[pos] = max(out[pos], LATIN_WEIGHT * ((1.0 if initials.startswith(q) else 0.9) + 0.1 * len(q) / len(initials)))
+                found = True
         if len(q) >= 3:
             for pos in self._candidates(self._py3, _grams(q, 3)):
                 pinyin = entries[pos].pinyin
                 if q in pinyin:
-                    base = 72.0 if pinyin.startswith(q) else 66.0
-                    self._raise(scores, pos, base + 5.0 * len(q) / len(pinyin))
+                    out[pos] = max(out[pos], LATIN_WEIGHT * ((1.0 if pinyin.startswith(q) else 0.9) + 0.1 * len(q) / len(pinyin)))
+                    found = True
+        return out if found else None
 
     @staticmethod
-    def _candidates(postings: dict[str, list[int]], grams: set[str]) -> set[int]:
-        lists = sorted((postings.get(g, ()) for g in grams), key=len)
-        if not lists or not lists[0]:
+    def _candidates(postings: dict[str, np.ndarray], grams: set[str]) -> set[int]:
+        lists = sorted((postings.get(g) for g in grams), key=lambda a: 0 if a is None else len(a))
+        if not lists or lists[0] is None:
             return set()
-        result = set(lists[0])
+        result = set(lists[0].tolist())
         for other in lists[1:]:
-            result.intersection_update(other)
+            result.intersection_update(other.tolist())
             if not result:
                 break
         return result
 
+    # ------------------------------------------------------------- explaining
+
+    def _impact_at(self, term: str, pos: int) -> float:
+        docs = self._docs.get(term)
+        if docs is None:
+            return 0.0
+        i = int(np.searchsorted(docs, pos))
+        return float(self._impact[term][i]) if i < len(docs) and docs[i] == pos else 0.0
+
+    def _field_of(self, entry: Entry, term: str) -> str:
+        if term.startswith("#"):
+            return "name"
+        if term in entry.name:
+            return "name"
+        if term in entry.aux:
+            return "keywords"  # alias or a word of one
+        if any(term in fold(b) for b in entry.bundles):
+            return "bundle"
+        if term in fold(entry.department):
+            return "department"
+        return "text"
+
+    def explain(self, pq: ParsedQuery, pos: int) -> Match:
+        """Which of the query's words matched item ``pos``, what they matched, how and where."""
+        entry = self.entries[pos]
+        words, highlight = [], []
+        display = json.loads(entry.summary_json).get("task_name", entry.name) if entry.summary_json else entry.name
+        for word in pq.words:
+            best, best_value = None, 0.0
+            for alt in word.alternatives:
+                value = sum(self._impact_at(t, pos) for t in alt.terms) * alt.weight
+                if value > best_value:
+                    best, best_value = alt, value
+            if best is None:
+                continue
+            matched_terms = [t for t in best.terms if self._impact_at(t, pos) > 0]
+            fields = [self._field_of(entry, t) for t in matched_terms]
+            field_ = "name" if "name" in fields else (fields[0] if fields else "text")
+            words.append({"word": word.text, "matched": best.shown, "how": best.how, "field": field_})
+            for t in matched_terms:
+                t = t.lstrip("#")
+                if t in display and t not in highlight and t not in WEAK_WORDS:
+                    highlight.append(t)
+        if pq.latin and not words and entry.name:
+            words.append({"word": pq.latin, "matched": display, "how": "pinyin", "field": "name"})
+        # Longer words first, and none inside another: the kiosk marks each once.
+        highlight.sort(key=len, reverse=True)
+        kept = [h for i, h in enumerate(highlight) if not any(h in other for other in highlight[:i])]
+        return Match(words, kept)
+
+    # ------------------------------------------------------------- nothing found
+
+    def nearest_words(self, pq: ParsedQuery, limit: int = 5) -> list[str]:
+        """Catalog words nearest to what was typed, for "您是不是要找" when nothing matched:
+        words sharing the most characters, then sounds, the catalog's most used first."""
+        vocab = self.vocabulary
+        if self._char_words is None:
+            table: dict[str, list[str]] = {}
+            for words in vocab.by_pinyin.values():
+                for word in words:
+                    for ch in set(word):
+                        table.setdefault(ch, []).append(word)
+            self._char_words = table
+        scores: Counter[str] = Counter()
+        text = "".join(w.text for w in pq.words) or pq.normalized
+        for ch in set(text):
+            for word in self._char_words.get(ch, ())[:2000]:
+                scores[word] += 1
+        if pq.latin:
+            prefix = vocab._pinyin_prefix(pq.latin)
+            if prefix:
+                scores[prefix] += 3
+        ranked = sorted(scores, key=lambda w: (-scores[w], -vocab.doc_freq.get(w, 0), len(w), w))
+        return [w for w in ranked if scores[w] >= 1][:limit]
+
 
 def make_entry(*, id: int, task_code: str, task_name: str, keywords: Iterable[str], department: str,
-               pinyin: str, initials: str, popularity: int, summary: dict, **attrs) -> Entry:
-    # Keywords are aliases written for this item; the department name is left out because
-    # "社会保障" in "人力资源和社会保障局" would match every item of that department.
-    aux = normalize(" ".join(keywords))
+               pinyin: str, initials: str, popularity: int, summary: dict, text: str = "", **attrs) -> Entry:
+    # Keywords are aliases written for this item; the department is its own, light field.
+    aux = " ".join(k for k in (normalize(k) for k in keywords) if k)
     return Entry(id=id, task_code=task_code, name=normalize(task_name), aux=aux, pinyin=pinyin,
-                 initials=initials, popularity=popularity, summary=summary, department=department, **attrs)
-
+                 initials=initials, popularity=popularity,
+                 summary_json=json.dumps(summary, ensure_ascii=False, separators=(",", ":")),
+                 department=department, text=fold(text) if text else "", raw_name=task_name, **attrs)

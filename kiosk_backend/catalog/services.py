@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SHIPPED_SYNONYMS = DATA_DIR / "synonyms.tsv"
 DEMO_ITEMS = DATA_DIR / "demo_items.json"
+PADDING = DATA_DIR / "padding.txt"
+DIALECT = DATA_DIR / "dialect.tsv"
 
 # Columns copied from a validated import row onto catalog_item as they are.
 _ITEM_COLUMNS = (
@@ -287,8 +289,43 @@ def summary_of(item_row: Mapping[str, Any], dept_name: str) -> dict:
     }
 
 
-def build_index(session: Session) -> SearchIndex:
-    """Read the whole catalog (summary columns only) into a new SearchIndex."""
+def _item_text(accept_condition: str | None, materials: list | None, faq: list | None) -> str:
+    """What an item says about itself beyond its name: conditions, material names, FAQ."""
+    parts = [accept_condition or ""]
+    parts += [m.get("name", "") for m in materials or () if isinstance(m, dict)]
+    parts += [f"{q.get('question', '')} {q.get('answer', '')}" for q in faq or () if isinstance(q, dict)]
+    return " ".join(p for p in parts if p)[:4000]
+
+
+def shipped_lines(path: Path, columns: int) -> list[list[str]]:
+    """Rows of a shipped tab-separated data file (comments and blank lines skipped)."""
+    if not path.exists():
+        return []
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for record in csv.reader(fh, delimiter="\t"):
+            if not record or not record[0].strip() or record[0].startswith("#"):
+                continue
+            rows.append([c.strip() for c in record] + [""] * max(0, columns - len(record)))
+    return rows
+
+
+def shipped_padding() -> list[tuple[str, bool]]:
+    """Padding phrases and whether each may be removed anywhere (``data/padding.txt``)."""
+    return [(row[0], row[1].lower() not in ("word", "whole", "no", "false", "0"))
+            for row in shipped_lines(PADDING, 2)]
+
+
+def shipped_dialect() -> list[tuple[str, str]]:
+    return [(row[0], row[1]) for row in shipped_lines(DIALECT, 2) if row[1]]
+
+
+def build_index(session: Session, *, dictionaries: bool = True) -> SearchIndex:
+    """Read the whole catalog (summary columns and searchable text) into a new SearchIndex.
+
+    ``dictionaries=False`` leaves out the synonym, correction, dialect and life-event data
+    (the benchmark's generalisation run); normalisation, padding, jieba, pinyin and
+    homophone reading stay: they are the pipeline."""
     depts = dict(session.execute(sa.select(Department.id, Department.name)).all())
     themes = dict(session.execute(sa.select(Theme.id, Theme.name)).all())
     item_themes: dict[int, set[str]] = {}
@@ -301,7 +338,7 @@ def build_index(session: Session) -> SearchIndex:
     cols = [Item.id, Item.task_code, Item.task_name, Item.task_type, Item.department_id, Item.keywords,
             Item.name_pinyin, Item.name_initials, Item.popularity, Item.for_natural, Item.for_legal,
             Item.handle_area, Item.is_online, Item.is_express, Item.is_service_terminals,
-            Item.promise_day, Item.promise_type]
+            Item.promise_day, Item.promise_type, Item.accept_condition, Item.materials, Item.faq]
     entries = []
     for row in session.execute(sa.select(*cols).where(Item.task_state == "在用").order_by(Item.id)).mappings():
         dept = depts[row["department_id"]]
@@ -309,14 +346,25 @@ def build_index(session: Session) -> SearchIndex:
             id=row["id"], task_code=row["task_code"], task_name=row["task_name"], keywords=row["keywords"] or (),
             department=dept, pinyin=row["name_pinyin"], initials=row["name_initials"],
             popularity=row["popularity"], summary=summary_of(row, dept),
+            text=_item_text(row["accept_condition"], row["materials"], row["faq"]),
             themes=frozenset(item_themes.get(row["id"], ())), bundles=frozenset(item_bundles.get(row["id"], ())),
             for_natural=row["for_natural"], for_legal=row["for_legal"], handle_area=row["handle_area"],
             is_online=row["is_online"], is_express=row["is_express"], is_service_terminals=row["is_service_terminals"],
         ))
+    extra: dict[str, Any] = {"padding": shipped_padding(), "dialect": shipped_dialect()}
+    try:
+        from .life_event_services import rows_for_index
+    except ImportError:  # pragma: no cover - only while the life-event store is being added
+        from .life_events import load_shipped as _shipped
+
+        def rows_for_index(_session):
+            return _shipped()
+    extra["life_events"] = rows_for_index(session)
     dictionary = Dictionary.from_rows(
-        [*shipped_dictionary_rows(), *session.execute(sa.select(Synonym.term, Synonym.expansion, Synonym.kind)).all()]
+        [*shipped_dictionary_rows(), *session.execute(sa.select(Synonym.term, Synonym.expansion, Synonym.kind)).all()],
+        **extra,
     )
-    return SearchIndex(entries, dictionary)
+    return SearchIndex(entries, dictionary, use_dictionary=dictionaries)
 
 
 def search_index(session: Session) -> SearchIndex:
@@ -336,23 +384,42 @@ HELP = {
 }
 
 
+def _summary(entry, match=None) -> dict:
+    summary = entry.summary
+    if match is not None:
+        summary["match"] = match.as_dict()
+    return summary
+
+
 def search(session: Session, *, q: str = "", page: int = 1, page_size: int = 20, **filters) -> dict:
-    """Best-first search with filters. An empty result carries popular items and help."""
+    """Best-first search with filters, each result saying which words matched and how; the
+    life events (一件事) the query describes as groups; and when nothing matched, never a bare
+    "no results": the nearest catalog words, the closest life events, popular items, help."""
     index = search_index(session)
     where = make_filter(filters)
     outcome: SearchOutcome = index.search(q, where=where, offset=(page - 1) * page_size, limit=page_size)
+    matches = outcome.matches or [None] * len(outcome.entries)
     result = {
-        "query": q, "understood_as": outcome.understood_as, "total": outcome.total, "page": page,
-        "page_size": page_size, "items": [e.summary for e in outcome.entries], "popular": [], "help": None,
+        "query": q, "understood_as": outcome.understood_as, "did_you_mean": outcome.did_you_mean,
+        "total": outcome.total, "page": page, "page_size": page_size,
+        "items": [_summary(e, m) for e, m in zip(outcome.entries, matches)],
+        "life_events": [
+            {"key": event.key, "name": event.name, "source": event.source,
+             "items": [e.summary for e in entries[:10] if where is None or where(e)]}
+            for event, entries in outcome.life_events
+        ],
+        "popular": [], "help": None, "nearest_words": [], "nearest_life_events": [],
     }
     if outcome.total == 0:
         result["popular"] = [e.summary for e in index.popular(8)]
         result["help"] = HELP
+        result["nearest_words"] = outcome.nearest_words
+        result["nearest_life_events"] = [{"key": e.key, "name": e.name} for e in outcome.nearest_life_events]
     return result
 
 
 def suggest(session: Session, *, q: str, limit: int = 8) -> list[dict]:
-    outcome = search_index(session).search(q, limit=limit)
+    outcome = search_index(session).search(q, limit=limit, explain=False)
     return [{"task_code": e.summary["task_code"], "task_name": e.summary["task_name"]} for e in outcome.entries]
 
 

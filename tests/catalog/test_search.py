@@ -10,7 +10,6 @@ from kiosk_backend.catalog.search import (
     is_meaningful,
     make_entry,
     make_filter,
-    strip_fillers,
 )
 
 NAMES = [
@@ -151,11 +150,6 @@ def test_flag_filters_compare_booleans():
     idx = SearchIndex([entry("A", "异地就医备案", "d", 1, [], is_online=True), entry("B", "异地就医结算", "d", 1, [])])
     assert codes(idx, "异地就医", where=make_filter({"is_online": False})) == ["B"]
     assert codes(idx, "异地就医", where=make_filter({"is_online": True})) == ["A"]
-
-
-def test_fillers_are_removed_but_never_the_whole_query():
-    assert strip_fillers("我想办身份证") == "办身份证"
-    assert strip_fillers("怎么") == "怎么"
 
 
 def test_normalize_folds_width_case_script_and_punctuation():
