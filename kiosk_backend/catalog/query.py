@@ -102,9 +102,10 @@ def syllables(text: str) -> list[str]:
 
 
 def fuzzy(pinyin: str) -> str:
-    """Near-homophones read alike: zh/z, ch/c, sh/s, -ng/-n, l/n — the confusions of southern
-    speakers and of pinyin typed in a hurry."""
-    return pinyin.replace("zh", "z").replace("ch", "c").replace("sh", "s").replace("ng", "n").replace("l", "n")
+    """Near-homophones read alike: zh/z, ch/c, sh/s, -ng/-n, l/n, f/h — the confusions of
+    southern speakers and of pinyin typed in a hurry."""
+    out = pinyin.replace("zh", "z").replace("ch", "c").replace("sh", "s").replace("ng", "n").replace("l", "n")
+    return out.replace("f", "h")  # 护照 typed fuzhao: f/h as in Gan and Xiang speech
 
 
 # ---------------------------------------------------------------------------- query objects
@@ -248,7 +249,7 @@ class Vocabulary:
             by_pinyin.setdefault(full, []).append(word)
             by_fuzzy.setdefault(fuzzy(full), []).append(word)
             by_initials.setdefault("".join(s[0] for s in sy), []).append(word)
-            if len(sy) >= 3:
+            if len(sy) >= 4:  # one syllable off in three is another word (户籍证 ≠ 残疾证)
                 fz = [fuzzy(s) for s in sy]
                 for i in range(len(fz)):
                     by_edit.setdefault("'".join(fz[:i] + ["*"] + fz[i + 1:]), []).append(word)
@@ -369,7 +370,7 @@ class Vocabulary:
                     if words:
                         found = (self.best_words(words, 1)[0], how, i, j)
                         break
-                if found is None and j - i >= 3:
+                if found is None and j - i >= 4:
                     fz = [fuzzy(s) for s in sy[i:j]]
                     for k in range(len(fz)):
                         words = [w for w in self.by_edit.get("'".join(fz[:k] + ["*"] + fz[k + 1:]), ()) if w != piece]
@@ -435,7 +436,9 @@ class Vocabulary:
                 i = j
                 continue
             if token in self.known or token in self.synonyms or not _CJK.match(token):
-                words.append(Word(token, [Alternative((token,), EXACT, "exact", token)], weak=token in WEAK_WORDS))
+                # A lone character among other words says little (快 in 快到期了): weak.
+                weak = token in WEAK_WORDS or (len(token) == 1 and len(tokens) > 1 and token not in self.synonyms)
+                words.append(Word(token, [Alternative((token,), EXACT, "exact", token)], weak=weak))
                 i += 1
                 continue
             # A run of words the catalog does not know: read it by its sound, taking in a
@@ -476,7 +479,7 @@ class Vocabulary:
         for token in self.tokenizer.cut(text, HMM=False):
             if token in self.padding_words:
                 continue
-            weak = token in WEAK_WORDS
+            weak = token in WEAK_WORDS or (len(token) == 1 and len(text) > 1)
             alts = [Alternative((token,), EXACT, "exact", token)]
             chars = tuple(dict.fromkeys(ch for ch in token if _CJK.match(ch)))
             if chars and not weak:

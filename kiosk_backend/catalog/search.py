@@ -284,12 +284,16 @@ class SearchIndex:
         self._docs: dict[str, np.ndarray] = {}
         self._impact: dict[str, np.ndarray] = {}
         self._idf: dict[str, float] = {}
+        self._mentioned: dict[str, np.ndarray | None] = {}
         doc_freq: dict[str, int] = {}
         for term, (docs, best, named, mentioned) in postings.items():
             # Where an item names the term, its best field counts and the others a little
             # (a keyword repeating the name adds 20 %); how often its conditions or FAQ
             # repeat it says nothing more. Elsewhere the mention is all there is.
             parts = [m + 0.2 * (a - m) if m > 0 else b for m, a, b in zip(best, named, mentioned)]
+            # Items that merely mention the term are marked (negative impacts are never
+            # stored): a word they match counts only half towards "matches every word".
+            self._mentioned[term] = np.array([m <= 0 for m in best], dtype=np.bool_) if any(m <= 0 for m in best) else None
             # How rare a term is among the items it names: 社会保障 in every 人力资源和社会保障局
             # item's department does not make it a common word of names.
             df = len(docs)
@@ -299,7 +303,9 @@ class SearchIndex:
             self._impact[term] = np.array(parts, dtype=np.float32)  # times the word's idf at query time
             self._idf[term] = idf
             doc_freq[term] = df
-        known = [t for t in postings if not t.startswith("#")]
+        # Single characters are in the index (jieba leaves unknown text in characters) but
+        # are not words the catalog "knows": 正 in 户籍正明 is still read by its sound.
+        known = [t for t in postings if not t.startswith("#") and len(t) >= 2]
         self.vocabulary = Vocabulary.build(
             known=known, doc_freq=doc_freq, pinyin_words=pinyin_words, user_words=user_words,
             synonyms=d.synonyms, corrections=d.corrections, dialect=d.dialect, padding=d.padding)
@@ -406,7 +412,7 @@ class SearchIndex:
         first = next((w for w in pq.words if not w.weak), None)
         if first is None or not len(candidates):
             return
-        starts = {alt.shown for alt in first.alternatives if len(alt.shown) >= 2}
+        starts = {alt.shown for alt in first.alternatives if len(alt.shown) >= 2 and alt.how in ("exact", "synonym")}
         whole = "".join(w.alternatives[0].shown for w in pq.words if not w.weak)
         top = candidates[np.argsort(-scores[candidates])[:self.RERANK]] if len(candidates) > self.RERANK else candidates
         for pos in top.tolist():
@@ -415,6 +421,17 @@ class SearchIndex:
                 scores[pos] += 6.0
             elif any(name.startswith(s) for s in starts):
                 scores[pos] += 3.0
+
+    def _named(self, terms: tuple[str, ...]) -> np.ndarray:
+        """1.0 where an item names one of ``terms`` (name, alias, keywords, bundle), else 0."""
+        out = np.zeros(len(self.entries), dtype=np.float32)
+        for t in terms:
+            docs = self._docs.get(t)
+            if docs is None:
+                continue
+            mentioned = self._mentioned.get(t)
+            out[docs if mentioned is None else docs[~mentioned]] = 1.0
+        return out
 
     def _alt_scores(self, terms: tuple[str, ...]) -> np.ndarray | None:
         found = [t for t in terms if t in self._docs]
@@ -439,6 +456,7 @@ class SearchIndex:
         for word in pq.words:
             best = None
             agree = None
+            named = None
             chars = None
             single = len(pq.words) == 1 and len(word.text) == 1
             for alt in word.alternatives:
@@ -451,6 +469,7 @@ class SearchIndex:
                     continue
                 best = s if best is None else np.maximum(best, s)
                 agree = s.astype(np.float64) if agree is None else agree + s
+                named = self._named(alt.terms) if named is None else np.maximum(named, self._named(alt.terms))
                 if alt.how != "exact":
                     note = f"{word.text}→{alt.shown}"
                     if note not in pq.notes and word.text != alt.shown:
@@ -476,7 +495,7 @@ class SearchIndex:
                 total += 0.3 * best
                 continue
             total += best
-            covered += best > 0
+            covered += np.where(best > 0, 0.5 + 0.5 * named, 0.0)
             counted += 1
         total += np.where(total > 0, bonus, 0.0)
         if pq.latin:
