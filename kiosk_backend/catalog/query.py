@@ -50,6 +50,8 @@ _CN_NUMBER = re.compile(r"[零〇一二两三四五六七八九十百千]+(?=周
 def chinese_number(text: str) -> int | None:
     """The value of a Chinese numeral (十六 → 16, 七十 → 70, 一百零五 → 105, 二零二五 → 2025),
     or None when ``text`` is not one."""
+    if not text:
+        return None
     if not any(ch in "十百千" for ch in text):
         digits = [_CN_DIGITS.get(ch) for ch in text]
         return None if None in digits else int("".join(map(str, digits)))
@@ -135,6 +137,7 @@ class ParsedQuery:
     words: list[Word] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     latin: str | None = None  # the whole query when it is Latin letters only (sfz, shenfenzheng)
+    rewritten: dict[str, str] = field(default_factory=dict)  # word put in by a correction/dialect → how
 
     @property
     def did_you_mean(self) -> str | None:
@@ -272,11 +275,13 @@ class Vocabulary:
                 stripped = stripped.replace(phrase, " ")
         return stripped if stripped.strip() else text
 
-    def apply_corrections(self, text: str, notes: list[str]) -> str:
+    def apply_corrections(self, text: str, notes: list[str], rewritten: dict[str, str] | None = None) -> str:
         for wrong, right in self.corrections:
             if wrong in text and right not in text:
-                text = text.replace(wrong, right)
+                text = text.replace(wrong, f" {right} ")
                 notes.append(f"{wrong}→{right}")
+                if rewritten is not None:
+                    rewritten[right] = "corrected"
         return text
 
     def segment(self, text: str) -> list[str]:
@@ -397,11 +402,12 @@ class Vocabulary:
             pq.latin = text
         spaced = self.strip_padding(fold_keep_spaces(raw))
         if use_dictionary:
-            spaced = self.apply_corrections(spaced, pq.notes)
+            spaced = self.apply_corrections(spaced, pq.notes, pq.rewritten)
             for spoken, standard in self.dialect:
                 if spoken in spaced:
                     spaced = spaced.replace(spoken, f" {standard} ")
                     pq.notes.append(f"{spoken}→{standard}")
+                    pq.rewritten[standard] = "dialect"
         tokens = self.segment(spaced)
         content = [t for t in tokens if t not in self.padding_words]
         tokens = content or tokens
@@ -438,7 +444,9 @@ class Vocabulary:
             if token in self.known or token in self.synonyms or not _CJK.match(token):
                 # A lone character among other words says little (快 in 快到期了): weak.
                 weak = token in WEAK_WORDS or (len(token) == 1 and len(tokens) > 1 and token not in self.synonyms)
-                words.append(Word(token, [Alternative((token,), EXACT, "exact", token)], weak=weak))
+                how = pq.rewritten.get(token, "exact")
+                weight = {"dialect": DIALECT, "corrected": CORRECTED}.get(how, EXACT)
+                words.append(Word(token, [Alternative((token,), weight, how, token)], weak=weak))
                 i += 1
                 continue
             # A run of words the catalog does not know: read it by its sound, taking in a

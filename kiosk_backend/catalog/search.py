@@ -566,7 +566,7 @@ class SearchIndex:
     def _field_of(self, entry: Entry, term: str) -> str:
         if term.startswith("#"):
             return "name"
-        if term in entry.name:
+        if term in entry.name or term in fold(entry.name):  # 70 in 七十周岁以上…
             return "name"
         if term in entry.aux:
             return "keywords"  # alias or a word of one

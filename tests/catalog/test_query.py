@@ -134,8 +134,6 @@ def test_the_dialect_map_is_a_dictionary_switched_off_with_them():
     assert "孩子" not in texts(pq) and pq.notes == []
 
 
-@pytest.mark.xfail(strict=True, reason="dialect mapping rewrites the text before segmentation, so the word's "
-                                       "reading is 'exact', never 'dialect' (contract: how ∈ ...|dialect)")
 def test_a_dialect_word_is_read_as_dialect(index):
     word = next(w for w in index.parse("伢崽入学").words if w.alternatives[0].shown == "孩子")
     assert word.alternatives[0].how == "dialect"
@@ -275,14 +273,10 @@ def test_did_you_mean_is_none_when_every_word_was_taken_as_typed_or_by_synonym(i
     assert index.parse(query).did_you_mean is None
 
 
-@pytest.mark.xfail(strict=True, reason="a dialect word is substituted in the text and read as 'exact', "
-                                       "so did_you_mean stays None (contract: set when read from dialect)")
 def test_did_you_mean_is_set_for_a_dialect_word(index):
     assert index.parse("伢崽入学").did_you_mean == "孩子入学"
 
 
-@pytest.mark.xfail(strict=True, reason="a hand-written correction (身分证→身份证) is applied to the text and read "
-                                       "as 'exact', so did_you_mean stays None (contract: set when a word was corrected)")
 def test_did_you_mean_is_set_for_a_hand_written_correction(index):
     assert index.parse("身分证补领").did_you_mean == "身份证补领"
 

@@ -158,8 +158,6 @@ def test_highlight_is_empty_when_the_word_is_not_in_the_name(index):
     assert by_code["YY2"].highlight == [] and by_code["YY4"].highlight == []
 
 
-@pytest.mark.xfail(strict=True, reason="explain() looks for a folded term (70) in the unfolded name "
-                                       "(七十周岁...), so a number matched in the name is reported as field 'text'")
 def test_explain_reports_a_number_written_in_words_in_the_name_as_name():
     rows = [("LN1", "七十周岁以上老年人优待证办理", "江州市民政局", 3000, [], "")]
     match = build(rows).search("70岁以上老年人", limit=1).matches[0]
