@@ -59,5 +59,8 @@ export function setupSearch() {
   // 搜索 runs now, and the run still scheduled by the last keystroke is dropped: it would show
   // 正在查找…… again over the answer just given.
   form.addEventListener("submit", (event) => { event.preventDefault(); clearTimeout(timer); run(); });
-  attachKeyboard(document.getElementById("keyboard"), input, schedule);
+  // A quick word tapped under a long list of results (portrait: the words come after the
+  // results) brings the box back into view, where the new word and its results are.
+  const typed = () => { schedule(); input.scrollIntoView({ block: "nearest" }); };
+  attachKeyboard(document.getElementById("keyboard"), input, typed);
 }
