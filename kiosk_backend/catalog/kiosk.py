@@ -170,6 +170,10 @@ def bundle(bundle_id):
 @bp.get("/items/<string:task_code>")
 def item(task_code):
     guide = services.guide_of(db.session, services.get_item(db.session, task_code))
+    if request.args.get("from") == "search":
+        # Opened from search results: the kiosks' own usage, a prior of search. Counted in a
+        # transaction of its own after the request, like the usage statistics.
+        record_after_request(lambda side: services.record_search_open(side, task_code))
     return render_template("kiosk/guide.html", guide=guide, papers=PAPERS)
 
 

@@ -185,3 +185,17 @@ class LifeEventRow(TimestampMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<LifeEventRow {self.key} {self.name}>"
+
+
+class ItemUse(db.Model):
+    """How often residents opened an item from the kiosk's search results: the kiosks' own
+    usage, a bounded prior of search beside the imported popularity. One row per item,
+    counted up by one atomic upsert per opening."""
+
+    __tablename__ = "catalog_item_use"
+
+    item_id: Mapped[int] = mapped_column(sa.ForeignKey("catalog_item.id", ondelete="CASCADE"), primary_key=True)
+    opened_from_search: Mapped[int] = mapped_column(default=0)
+
+    def __repr__(self) -> str:
+        return f"<ItemUse {self.item_id} {self.opened_from_search}>"

@@ -45,6 +45,8 @@ B = {"name": 0.0, "alias": 0.0, "keywords": 0.0, "bundle": 0.5, "text": 0.75, "d
 # Popularity: at most PRIOR_CAP is added to an item that matched (a 100,000-use item gets
 # ≈ 6, a 1,000-use one ≈ 3.6; one exact name word is worth 20–40).
 PRIOR, PRIOR_CAP = 1.2, 6.0
+# The kiosks' own usage (items opened from search results) adds at most this much more.
+USAGE, USAGE_CAP = 0.6, 2.0
 # A Latin query also matches item names by their own pinyin (sfz, shenfenzh...).
 LATIN_WEIGHT = 30.0
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
@@ -181,8 +183,10 @@ class SearchIndex:
         tiebreak = np.empty(n, dtype=np.float64)
         tiebreak[self._by_popularity] = (n - np.arange(n)) / max(n, 1) * 1e-6
         self._tiebreak = tiebreak
-        self._prior = np.minimum(PRIOR_CAP, PRIOR * np.log10(self._popularity + 1))
+        self._base_prior = np.minimum(PRIOR_CAP, PRIOR * np.log10(self._popularity + 1))
+        self._prior = self._base_prior
         self._by_code = {e.task_code.lower(): pos for pos, e in enumerate(entries)}
+        self._by_id: dict[int, int] | None = None
         self._build_terms(entries)
         self._build_latin(entries)
         for e in entries:
@@ -368,6 +372,25 @@ class SearchIndex:
         pq = self.parse(query) if isinstance(query, str) else query
         found = self._life.match(pq.normalized, [t for w in pq.words for t in (w.text, w.alternatives[0].shown)])
         return [(event, [self.entries[p] for p in positions]) for event, positions, _ in found]
+
+    def set_usage(self, opened: Mapping[int, int]) -> None:
+        """The kiosks' own usage: how often each item (by id) was opened from search results.
+        It adds at most USAGE_CAP to the prior (1,000 openings ≈ 1.8), so it orders items that
+        match alike and never lifts a worse match over a better one. Replaces the prior in one
+        assignment (readers see the old or the new array) and forgets memoized rankings."""
+        if not opened:
+            prior = self._base_prior
+        else:
+            if self._by_id is None:
+                self._by_id = {e.id: pos for pos, e in enumerate(self.entries)}
+            counts = np.zeros(len(self.entries), dtype=np.float64)
+            for item_id, n in opened.items():
+                pos = self._by_id.get(item_id)
+                if pos is not None and n > 0:
+                    counts[pos] = n
+            prior = self._base_prior + np.minimum(USAGE_CAP, USAGE * np.log10(counts + 1))
+        self._prior = prior
+        self.clear_memo()
 
     def clear_memo(self) -> None:
         """Forget memoized rankings (benchmarks use it to measure cold queries)."""

@@ -21,7 +21,7 @@ from ..core import actors, audit, signals
 from ..core.actors import Actor
 from ..core.errors import Conflict, NotFound
 from .importer import MAX_PROBLEMS, Checked, check_source
-from .models import Bundle, BundleItem, CatalogRevision, Department, Item, Synonym, Theme, item_theme
+from .models import Bundle, BundleItem, CatalogRevision, Department, Item, ItemUse, Synonym, Theme, item_theme
 from .pinyin import pinyin_keys
 from .schemas import TASK_CODE_RE, TASK_TYPES
 from .search import Dictionary, SearchIndex, SearchOutcome, make_entry, make_filter
@@ -244,6 +244,10 @@ def shipped_dictionary_rows(path: Path = SHIPPED_SYNONYMS) -> list[tuple[str, st
 REVISION_CHECK_SECONDS = 1.0
 
 
+# How often a process reloads the kiosks' usage (items opened from search) into its index.
+USAGE_REFRESH_SECONDS = 300.0
+
+
 class _IndexCache:
     """The process-wide search index, rebuilt when the catalog revision token changes."""
 
@@ -252,13 +256,17 @@ class _IndexCache:
         self._token: str | None = None
         self._index: SearchIndex | None = None
         self._checked_at = 0.0
+        self._usage_at = 0.0
 
     def forget(self) -> None:
-        self._index, self._token, self._checked_at = None, None, 0.0
+        self._index, self._token, self._checked_at, self._usage_at = None, None, 0.0, 0.0
 
     def get(self, session: Session) -> SearchIndex:
         index = self._index
         now = time.monotonic()
+        if index is not None and now - self._usage_at >= USAGE_REFRESH_SECONDS:
+            self._usage_at = now
+            index.set_usage(item_usage(session))
         if index is not None and now - self._checked_at < REVISION_CHECK_SECONDS:
             return index
         token = session.scalar(sa.select(CatalogRevision.token).where(CatalogRevision.id == 1))
@@ -269,8 +277,9 @@ class _IndexCache:
             if self._index is None or token is None or token != self._token:
                 started = time.perf_counter()
                 self._index = build_index(session)
+                self._index.set_usage(item_usage(session))
                 self._token = token
-                self._checked_at = time.monotonic()
+                self._checked_at = self._usage_at = time.monotonic()
                 log.info("search index built: %d items in %.0f ms", len(self._index), (time.perf_counter() - started) * 1000)
             return self._index
 
@@ -365,6 +374,29 @@ def build_index(session: Session, *, dictionaries: bool = True) -> SearchIndex:
         **extra,
     )
     return SearchIndex(entries, dictionary, use_dictionary=dictionaries)
+
+
+def item_usage(session: Session) -> dict[int, int]:
+    """How often each item was opened from the kiosk's search results, by item id."""
+    return dict(session.execute(sa.select(ItemUse.item_id, ItemUse.opened_from_search)).all())
+
+
+def record_search_open(session: Session, task_code: str) -> None:
+    """Count one opening of an item from search results (one atomic upsert, so parallel
+    kiosks never lose a count); an unknown code is ignored. Flushes nothing else."""
+    item_id = session.scalar(sa.select(Item.id).where(Item.task_code == task_code))
+    if item_id is None:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(ItemUse).values(item_id=item_id, opened_from_search=1)
+    statement = statement.on_conflict_do_update(
+        index_elements=[ItemUse.item_id],
+        set_={"opened_from_search": ItemUse.__table__.c.opened_from_search + 1})
+    session.execute(statement)
 
 
 def search_index(session: Session) -> SearchIndex:
