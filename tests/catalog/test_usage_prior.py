@@ -65,3 +65,10 @@ def test_the_index_picks_usage_up_when_it_is_built(db, make_items, monkeypatch):
     db.session.commit()
     services.forget_search_index()
     assert services.search(db.session, q="居民身份证")["items"][0]["task_code"] == "B1"
+
+
+def test_search_results_link_with_from_search_and_other_lists_do_not(kiosk_client, make_items):
+    make_items(item_row(task_code="HK1", task_name="户口迁移（迁入）", popularity=10))
+    assert "/kiosk/items/HK1?from=search" in kiosk_client.get("/kiosk/search?q=户口迁移").get_data(as_text=True)
+    home = kiosk_client.get("/kiosk/").get_data(as_text=True)
+    assert "/kiosk/items/HK1" in home and "from=search" not in home
