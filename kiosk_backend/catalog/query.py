@@ -138,6 +138,7 @@ class ParsedQuery:
     notes: list[str] = field(default_factory=list)
     latin: str | None = None  # the whole query when it is Latin letters only (sfz, shenfenzheng)
     rewritten: dict[str, str] = field(default_factory=dict)  # word put in by a correction/dialect → how
+    latin_read: bool = False  # a Latin run was read as catalog words
 
     @property
     def did_you_mean(self) -> str | None:
@@ -432,6 +433,7 @@ class Vocabulary:
                 run = "".join(tokens[i:j])  # yidijiuyi bei an: one run of pinyin
                 read = self.read_latin(run, at_end=j > last)
                 if read:
+                    pq.latin_read = True
                     pq.notes.append(f"{run}→{''.join(c[0] for c in read)}")
                     for candidates in read:
                         alts = [Alternative((w,), PINYIN * (1.0 if k == 0 else 0.6), "pinyin", w)

@@ -64,7 +64,7 @@ class Entry:
     pinyin: str
     initials: str
     popularity: int
-    summary_json: str
+    summary_json: bytes  # UTF-8 JSON of the summary's other fields (compact: 150,000 items)
     themes: frozenset = frozenset()
     bundles: frozenset = frozenset()
     department: str = ""
@@ -79,7 +79,8 @@ class Entry:
 
     @property
     def summary(self) -> dict:
-        return json.loads(self.summary_json)
+        return {"task_code": self.task_code, "task_name": self.raw_name or self.name, "dept_name": self.department,
+                **json.loads(self.summary_json)}
 
 
 @dataclass
@@ -176,8 +177,10 @@ class SearchIndex:
         self.use_dictionary = use_dictionary
         n = len(entries)
         self._popularity = np.array([e.popularity for e in entries], dtype=np.float64)
-        self._by_popularity = sorted(range(n), key=lambda p: (-entries[p].popularity, len(entries[p].name),
-                                                              entries[p].task_code))
+        self._by_popularity = np.lexsort((np.array([e.task_code for e in entries], dtype=object).astype(str) if n else
+                                          np.array([], dtype=str),
+                                          np.array([len(e.name) for e in entries], dtype=np.int32),
+                                          -self._popularity)).astype(np.int32)
         # A tiny, unique tie-break so that equal scores always come in the same order
         # (popular, short names first) and pages never overlap.
         tiebreak = np.empty(n, dtype=np.float64)
@@ -185,7 +188,7 @@ class SearchIndex:
         self._tiebreak = tiebreak
         self._base_prior = np.minimum(PRIOR_CAP, PRIOR * np.log10(self._popularity + 1))
         self._prior = self._base_prior
-        self._by_code = {e.task_code.lower(): pos for pos, e in enumerate(entries)}
+        self._by_code = {e.task_code: pos for pos, e in enumerate(entries)}  # the codes' own strings
         self._by_id: dict[int, int] | None = None
         self._build_terms(entries)
         self._build_latin(entries)
@@ -318,17 +321,15 @@ class SearchIndex:
     def _build_latin(self, entries: list[Entry]) -> None:
         """Item names by their own pinyin initials and full pinyin (bigrams / trigrams)."""
         ini2: dict[str, list[int]] = {}
-        py3: dict[str, list[int]] = {}
         first: dict[str, list[int]] = {}
         for pos, e in enumerate(entries):
             for g in _grams(e.initials, 2):
                 ini2.setdefault(g, []).append(pos)
-            for g in _grams(e.pinyin, 3):
-                py3.setdefault(g, []).append(pos)
             if e.initials:
                 first.setdefault(e.initials[0], []).append(pos)
+            e.pinyin = ""  # full pinyin is read against the vocabulary; not kept per item
         pack = lambda d: {k: np.array(v, dtype=np.int32) for k, v in d.items()}  # noqa: E731
-        self._ini2, self._py3, self._ini_first = pack(ini2), pack(py3), pack(first)
+        self._ini2, self._ini_first = pack(ini2), pack(first)
 
     # ------------------------------------------------------------- public
 
@@ -344,7 +345,7 @@ class SearchIndex:
         if not q and query and query.strip():
             return SearchOutcome(0, [], [])
         if not q:
-            ranked = [self.entries[p] for p in self._by_popularity]
+            ranked = [self.entries[p] for p in self._by_popularity.tolist()]
             if where:
                 ranked = [e for e in ranked if where(e)]
             return SearchOutcome(len(ranked), ranked[offset:offset + limit], [])
@@ -398,7 +399,7 @@ class SearchIndex:
 
     def popular(self, limit: int = 8, where: Filter | None = None) -> list[Entry]:
         out = []
-        for pos in self._by_popularity:
+        for pos in self._by_popularity.tolist():
             entry = self.entries[pos]
             if where is None or where(entry):
                 out.append(entry)
@@ -419,7 +420,7 @@ class SearchIndex:
         candidates = np.flatnonzero(scores > 0)
         self._prefer_names_starting_with_the_query(pq, scores, candidates)
         order = candidates[np.argsort(-scores[candidates], kind="stable")].astype(np.int32)
-        result = (order, pq, scores)
+        result = (order, pq, None)  # not the scores: an array as long as the catalog
         with self._memo_lock:
             if len(self._memo) >= self.MEMO_SIZE:
                 self._memo.pop(next(iter(self._memo)), None)  # oldest first
@@ -437,7 +438,10 @@ class SearchIndex:
             return
         starts = {alt.shown for alt in first.alternatives if len(alt.shown) >= 2 and alt.how in ("exact", "synonym")}
         whole = "".join(w.alternatives[0].shown for w in pq.words if not w.weak)
-        top = candidates[np.argsort(-scores[candidates])[:self.RERANK]] if len(candidates) > self.RERANK else candidates
+        if len(candidates) > self.RERANK:
+            top = candidates[np.argpartition(-scores[candidates], self.RERANK)[:self.RERANK]]
+        else:
+            top = candidates
         for pos in top.tolist():
             name = self.entries[pos].name
             if name == whole:
@@ -521,7 +525,9 @@ class SearchIndex:
             covered += np.where(best > 0, 0.5 + 0.5 * named, 0.0)
             counted += 1
         total += np.where(total > 0, bonus, 0.0)
-        if pq.latin:
+        if pq.latin and (not pq.latin_read or len(pq.latin) == 1):
+            # Item names by their own initials, for what the vocabulary could not read
+            # (jmsfzsl, a name's initials typed whole).
             latin = self._latin_scores(pq.latin)
             if latin is not None:
                 total = np.maximum(total, latin) if counted else total + latin
@@ -530,7 +536,8 @@ class SearchIndex:
                     counted = 1
                 else:
                     covered = np.maximum(covered, (latin > 0) * counted)
-        code = self._by_code.get(pq.normalized)
+        raw = pq.raw.strip()
+        code = self._by_code.get(raw, self._by_code.get(raw.upper(), self._by_code.get(raw.lower())))
         if code is not None:
             total[code] = max(total[code], 1000.0)
             covered[code] = max(counted, 1)
@@ -542,7 +549,7 @@ class SearchIndex:
         return np.where(matched, score, 0.0)
 
     def _latin_scores(self, q: str) -> np.ndarray | None:
-        """Names whose own pinyin initials or full pinyin contain a Latin query."""
+        """Names whose own pinyin initials contain a Latin query (jmsfz → 居民身份证申领)."""
         entries = self.entries
         out = np.zeros(len(entries), dtype=np.float64)
         found = False
@@ -552,17 +559,13 @@ class SearchIndex:
                 out[docs] = LATIN_WEIGHT * 0.6
                 found = True
             return out if found else None
+        if len(q) > 12:
+            return None  # longer runs are full pinyin, read against the vocabulary
         for pos in self._candidates(self._ini2, _grams(q, 2)):
             initials = entries[pos].initials
             if q in initials:
                 out[pos] = max(out[pos], LATIN_WEIGHT * ((1.0 if initials.startswith(q) else 0.9) + 0.1 * len(q) / len(initials)))
                 found = True
-        if len(q) >= 3:
-            for pos in self._candidates(self._py3, _grams(q, 3)):
-                pinyin = entries[pos].pinyin
-                if q in pinyin:
-                    out[pos] = max(out[pos], LATIN_WEIGHT * ((1.0 if pinyin.startswith(q) else 0.9) + 0.1 * len(q) / len(pinyin)))
-                    found = True
         return out if found else None
 
     @staticmethod
@@ -570,12 +573,12 @@ class SearchIndex:
         lists = sorted((postings.get(g) for g in grams), key=lambda a: 0 if a is None else len(a))
         if not lists or lists[0] is None:
             return set()
-        result = set(lists[0].tolist())
+        result = lists[0]
         for other in lists[1:]:
-            result.intersection_update(other.tolist())
-            if not result:
+            result = np.intersect1d(result, other, assume_unique=True)
+            if not len(result):
                 break
-        return result
+        return set(result.tolist())
 
     # ------------------------------------------------------------- explaining
 
@@ -603,7 +606,7 @@ class SearchIndex:
         """Which of the query's words matched item ``pos``, what they matched, how and where."""
         entry = self.entries[pos]
         words, highlight = [], []
-        display = json.loads(entry.summary_json).get("task_name", entry.name) if entry.summary_json else entry.name
+        display = entry.raw_name or entry.name
         for word in pq.words:
             best, best_value = None, 0.0
             for alt in word.alternatives:
@@ -657,7 +660,14 @@ def make_entry(*, id: int, task_code: str, task_name: str, keywords: Iterable[st
                pinyin: str, initials: str, popularity: int, summary: dict, text: str = "", **attrs) -> Entry:
     # Keywords are aliases written for this item; the department is its own, light field.
     aux = " ".join(k for k in (normalize(k) for k in keywords) if k)
+    rest = {k: v for k, v in summary.items() if k not in ("task_code", "task_name", "dept_name")}
+    department = summary.get("dept_name", department) if department is None else department
+    if "themes" in attrs:  # one object per distinct set of themes, not one per item
+        attrs["themes"] = _THEME_SETS.setdefault(attrs["themes"], attrs["themes"])
     return Entry(id=id, task_code=task_code, name=normalize(task_name), aux=aux, pinyin=pinyin,
                  initials=initials, popularity=popularity,
-                 summary_json=json.dumps(summary, ensure_ascii=False, separators=(",", ":")),
+                 summary_json=json.dumps(rest, ensure_ascii=False, separators=(",", ":")).encode(),
                  department=department, text=fold(text) if text else "", raw_name=task_name, **attrs)
+
+
+_THEME_SETS: dict[frozenset, frozenset] = {}
