@@ -9,8 +9,10 @@ from opencc import OpenCC
 from pypinyin import Style, lazy_pinyin
 
 _t2s = OpenCC("t2s")
-_KEEP = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff]+")
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+# CJK unified ideographs with extension A and B–G: OpenCC maps some extension-A characters to
+# extension C (㑮 → U+2B748), and rare characters of names and places live there too.
+_KEEP = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0003134f]+")
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0003134f]")
 _ALNUM = re.compile(r"[^0-9a-z]")
 
 

@@ -40,7 +40,7 @@ EXACT, DIALECT, PINYIN, SYNONYM, CORRECTED, NEAR = 1.0, 0.95, 0.9, 0.85, 0.8, 0.
 WEAK_WORDS = frozenset("办 办理 申请 申办 手续 业务 服务 事项 相关 一下 需要 要 想 去 能 可以 哪里 哪儿 怎么 如何 什么 的 了".split())
 
 _LATIN_RUN = re.compile(r"[a-z]+|[0-9]+|[^a-z0-9]+")
-_CJK = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff]+$")
+_CJK = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0003134f]+$")
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _CN_NUMBER = re.compile(r"[零〇一二两三四五六七八九十百千]+(?=周岁|岁|个月|个工作日|工作日|日|天|年|周|小时|元|万元|孩|胎)")
 

@@ -49,8 +49,8 @@ PRIOR, PRIOR_CAP = 1.2, 6.0
 USAGE, USAGE_CAP = 0.6, 2.0
 # A Latin query also matches item names by their own pinyin (sfz, shenfenzh...).
 LATIN_WEIGHT = 30.0
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
-_CHUNKS = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0003134f]")
+_CHUNKS = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0003134f]+")
 
 
 @dataclass(slots=True, eq=False)

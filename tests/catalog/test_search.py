@@ -187,3 +187,10 @@ def test_memoized_rankings_are_the_same_and_bounded(monkeypatch):
     assert len(idx._memo) == 2 and "社保" not in idx._memo
     idx.clear_memo()
     assert codes(idx, "社保", n=5) == first
+
+
+def test_normalize_keeps_characters_beyond_the_basic_block():
+    # OpenCC maps the extension-A 㑮 to the extension-C U+2B748; 𨑖 is extension B (rare
+    # characters of people's and places' names). Neither may vanish, or a trigger or name
+    # made of them would be empty.
+    assert normalize("\U00028456\u346e") == "\U00028456\U0002b748"

@@ -33,6 +33,9 @@ OPERATIONS = {
     ("get", "/api/v1/admin/catalog/synonyms"): (STAFF, {401, 403, 503}),
     ("post", "/api/v1/admin/catalog/synonyms"): (STAFF, {400, 401, 403, 409, 413, 422, 503}),
     ("delete", "/api/v1/admin/catalog/synonyms/{synonym_id}"): (STAFF, {401, 403, 404, 503}),
+    ("get", "/api/v1/admin/catalog/life-events"): (STAFF, {401, 403, 503}),
+    ("post", "/api/v1/admin/catalog/life-events"): (STAFF, {400, 401, 403, 409, 413, 422, 503}),
+    ("delete", "/api/v1/admin/catalog/life-events/{row_id}"): (STAFF, {401, 403, 404, 503}),
     ("post", "/api/v1/kiosk/heartbeat"): (KIOSK, {400, 401, 413, 422, 503}),
     ("post", "/api/v1/kiosk/commands/{command_id}/ack"): (KIOSK, {401, 403, 404, 409, 503}),
     ("post", "/api/v1/kiosk/credential"): (KIOSK, {401, 403, 503}),
@@ -180,6 +183,8 @@ def test_every_api_path_answers_an_undeclared_method_with_405_and_allow(spec, cl
 VALID_ARGUMENTS = {
     ("get", "/api/v1/catalog/suggest"): {"query_string": {"q": "户口"}},
     ("post", "/api/v1/admin/catalog/synonyms"): {"json": {"term": "户口", "expansion": "户籍"}},
+    ("post", "/api/v1/admin/catalog/life-events"): {"json": {"key": "pets", "name": "养宠物", "triggers": ["养狗"],
+                                                            "patterns": ["养犬"]}},
     ("post", "/api/v1/kiosk/heartbeat"): {"json": {"seq": 1}},
     ("post", "/api/v1/kiosk/activate"): {"json": {"code": "ABCD2345", "profile": "community-tablet"}},
     ("post", "/api/v1/auth/token"): {"json": {"provider": "demo", "id_token": "demo-1"}},
@@ -248,7 +253,7 @@ def test_the_documented_403s_are_real_and_in_the_error_shape(app, db, client, ma
     document = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     # (The QR login's 403, a code another resident opened first: tests/identity/test_qr_routes.py.)
     refused = {key: security for key, (security, errors) in OPERATIONS.items() if 403 in errors and security != RESIDENT}
-    assert len(refused) == 6
+    assert len(refused) == 9
     for (method, path), security in refused.items():
         credential = f"Bearer {token}" if security == STAFF else f"Kiosk {pending}"
         response = client.open(re.sub(r"\{[^}]+\}", "1", path), method=method.upper(),
