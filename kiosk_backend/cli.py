@@ -533,8 +533,9 @@ def bench_courier(count: str, calls: int, applications: int, database_url: str |
 @click.option("--part", type=click.Choice(["tuning", "heldout", "both"]), default="both", show_default=True,
               help="Which queries: the tuning part, the held-out third, or both side by side.")
 @click.option("--show-misses", is_flag=True, help="Print the tuning part's misses (never the held-out part's).")
-@click.option("--config", "configs", default="full,no-dictionary,plain-bm25", show_default=True,
-              help="Comma-separated: full (dictionaries on), no-dictionary (pipeline alone), plain-bm25 (baseline).")
+@click.option("--config", "configs", default="full,no-dictionary,names-only,plain-bm25", show_default=True,
+              help="Comma-separated: full (dictionaries on), no-dictionary (pipeline alone), names-only (dictionaries "
+                   "on, the catalog stripped to item names and departments), plain-bm25 (baseline).")
 @click.option("--database-url", envvar="KIOSK_BENCH_DATABASE_URL",
               help="PostgreSQL to work in (a scratch schema, dropped afterwards); default a temporary SQLite file.")
 def bench_relevance(as_json: bool, part: str, show_misses: bool, configs: str, database_url: str | None):

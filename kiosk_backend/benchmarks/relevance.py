@@ -13,6 +13,10 @@ Each configuration ranks every query against the demo catalog in a scratch datab
   map, life events) on;
 - ``no-dictionary``: ``services.build_index(session, dictionaries=False)``: the pipeline
   alone (skipped with a message while ``build_index`` has no such keyword);
+- ``names-only``: like ``full``, but the index is built while the catalog holds item names
+  and departments only (keywords, conditions, materials, FAQ, themes, bundles and popularity
+  blanked inside a savepoint that is rolled back after the build): the case of an imported
+  catalog that has names and nothing else;
 - ``plain-bm25``: the baseline the issue compares against, written here: the query and item
   names normalised (:func:`kiosk_backend.catalog.pinyin.normalize`), segmented with jieba's
   default dictionary (``cut_for_search``), BM25 (k1=1.2, b=0.75) over item names only; an
@@ -43,7 +47,7 @@ QUERY_FILES = {"tuning": HERE / "relevance_queries.tsv", "heldout": HERE / "rele
 PARTS = ("tuning", "heldout")
 KINDS = ("question", "life_event", "colloquial", "homophone_typo", "pinyin_typo", "mixed_script", "traditional",
          "padding", "numbers", "pinyin_initials", "full_pinyin", "two_char")
-CONFIGS = ("full", "no-dictionary", "plain-bm25")
+CONFIGS = ("full", "no-dictionary", "names-only", "plain-bm25")
 CUTOFF = 10
 
 _HEADER = ["kind", "query", "acceptable", "note"]
@@ -293,6 +297,21 @@ def _build(config: str, session) -> tuple[Callable[[Query], Ranked] | None, str]
         baseline = PlainBM25([(code, name) for code, name in rows])
         return bm25_ranker(baseline), (f"plain BM25 over {len(rows)} item names (jieba default dictionary), "
                                        f"built in {(time.perf_counter() - started) * 1000:.0f} ms")
+    if config == "names-only":
+        from ..catalog.models import BundleItem, item_theme
+
+        savepoint = session.begin_nested()
+        try:
+            session.execute(sa.update(Item).values(keywords=[], accept_condition=None, materials=[], faq=[],
+                                                   popularity=0).execution_options(synchronize_session=False))
+            session.execute(sa.delete(BundleItem).execution_options(synchronize_session=False))
+            session.execute(sa.delete(item_theme))
+            index = services.build_index(session)
+        finally:
+            savepoint.rollback()
+        return index_ranker(index), ("services.build_index() over item names and departments only "
+                                     "(keywords, text, themes, bundles and popularity blanked), "
+                                     f"built in {(time.perf_counter() - started) * 1000:.0f} ms")
     if config == "no-dictionary":
         if "dictionaries" not in inspect.signature(services.build_index).parameters:
             return None, ("services.build_index(session, dictionaries=False) does not exist yet: "

@@ -24,7 +24,7 @@ from kiosk_backend.benchmarks.relevance import (
     run_relevance_benchmark,
 )
 from kiosk_backend.catalog.pinyin import normalize
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, item_row
 
 DEMO = Path(relevance.__file__).resolve().parents[1] / "catalog" / "data" / "demo_items.json"
 
@@ -295,3 +295,24 @@ def test_kiosk_bench_relevance_is_a_command(tmp_path, monkeypatch):
         assert option in result.output
     bad = CliRunner().invoke(main, ["bench", "relevance", "--config", "full,bm99"])
     assert bad.exit_code != 0 and "bm99" in bad.output
+
+
+def test_names_only_builds_over_names_and_leaves_the_catalog_as_it_was(db, make_items):
+    from kiosk_backend.catalog.models import Item
+
+    code = "T" + "N" * 20
+    make_items(item_row(task_code=code, task_name="居民身份证申领", keywords=["补办证件"], popularity=900,
+                        accept_condition="户籍在本市的居民"))
+    by_keyword = Query("tuning", "question", "补办证件", frozenset({code}))
+    by_text = Query("tuning", "question", "户籍在本市", frozenset({code}))
+    by_name = Query("tuning", "question", "身份证申领", frozenset({code}))
+
+    full, _ = relevance._build("full", db.session)
+    names_only, built = relevance._build("names-only", db.session)
+    assert "names and departments only" in built
+    assert full(by_keyword).codes == [code] and full(by_text).codes == [code]
+    assert names_only(by_keyword).codes == [] and names_only(by_text).codes == []
+    assert names_only(by_name).codes == [code]
+    db.session.expire_all()
+    item = db.session.query(Item).filter_by(task_code=code).one()
+    assert item.keywords == ["补办证件"] and item.popularity == 900 and item.accept_condition == "户籍在本市的居民"
