@@ -82,8 +82,11 @@ def load_shipped(path: Path | str | None = None) -> list[LifeEvent]:
 
 
 def trigger_runs(trigger: str) -> tuple[str, ...]:
-    """The normalised runs of a trigger: ``"自己 交社保"`` → ``("自己", "交社保")``."""
-    return tuple(run for run in (normalize(part) for part in trigger.split()) if run)
+    """The runs of a trigger, folded as queries are (numbers too: 生二胎 → 生2胎):
+    ``"自己 交社保"`` → ``("自己", "交社保")``."""
+    from .query import fold
+
+    return tuple(run for run in (fold(part) for part in trigger.split()) if run)
 
 
 def pattern_parts(pattern: str) -> tuple[str, ...]:

@@ -285,16 +285,58 @@ class Vocabulary:
                     rewritten[right] = "corrected"
         return text
 
-    def segment(self, text: str) -> list[str]:
-        """Words of ``text``: Latin runs and digit runs whole, the rest by jieba."""
+    def segment(self, text: str, *, split: bool = True) -> list[str]:
+        """Words of ``text``: Latin runs and digit runs whole, the rest by jieba (with
+        ``split``, a general word the catalog does not know is split into known words)."""
         out: list[str] = []
         for chunk in text.split(" "):
             for run in _LATIN_RUN.findall(chunk):
                 if run[0].isascii():
                     out.append(run)
                 else:
-                    out.extend(w for w in self.tokenizer.cut(run, HMM=False) if w.strip())
+                    for w in self.tokenizer.cut(run, HMM=False):
+                        if w.strip():
+                            out.extend(self.split_compound(w) if split else (w,))
+        # A number and the character after it that the dictionary knows together
+        # (二胎 folds to 2胎, a synonym of 生育) are one word again.
+        i = 0
+        while i + 1 < len(out):
+            if out[i].isdigit() and _CJK.match(out[i + 1]) and (out[i] + out[i + 1][0]) in self.synonyms:
+                rest = out[i + 1][1:]
+                out[i:i + 2] = [out[i] + out[i + 1][0], *([rest] if rest else [])]
+            i += 1
         return out
+
+    def split_compound(self, token: str) -> list[str]:
+        """A word of jieba's general dictionary that the catalog does not know (交通违章),
+        split into the catalog's or the dictionary's words inside it (交通 + 违章) by forward
+        maximum matching; the token itself when nothing of two characters or more is found."""
+        if len(token) < 3 or token in self.known or token in self.synonyms or not _CJK.match(token):
+            return [token]
+        pieces: list[str] = []
+        i, found = 0, False
+        while i < len(token):
+            for j in range(min(len(token), i + 8), i + 1, -1):
+                piece = token[i:j]
+                if piece in self.known or piece in self.synonyms:
+                    pieces.append(piece)
+                    found = True
+                    i = j
+                    break
+            else:
+                pieces.append(token[i])
+                i += 1
+        if not found:
+            return [token]
+        # Characters left between the words stay together (they are read by their sound).
+        merged: list[str] = []
+        for piece in pieces:
+            if len(piece) == 1 and merged and len(merged[-1]) >= 1 and merged[-1] not in self.known \
+                    and merged[-1] not in self.synonyms:
+                merged[-1] += piece
+            else:
+                merged.append(piece)
+        return merged
 
     def best_words(self, words: list[str], limit: int = 3) -> list[str]:
         """Dictionary words first, then the catalog's most used."""
@@ -503,7 +545,7 @@ class Vocabulary:
             if len(alt.terms) != 1:
                 continue
             for expansion in self.synonyms.get(alt.terms[0], ()):
-                terms = tuple(t for t in self.segment(expansion) if t not in WEAK_WORDS) or (expansion,)
+                terms = tuple(t for t in self.segment(expansion, split=False) if t not in WEAK_WORDS) or (expansion,)
                 if expansion in self.known:
                     terms = (expansion,)
                 word.alternatives.append(Alternative(terms, alt.weight * SYNONYM, "synonym", expansion))

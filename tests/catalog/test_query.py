@@ -159,6 +159,33 @@ def test_segmentation_keeps_a_word_only_the_catalog_has_whole():
     assert catalog.segment("公积金提取") == ["公积金提取"]
 
 
+def test_a_general_word_the_catalog_lacks_is_split_into_the_words_it_has():
+    # jieba's own dictionary has 交通违章; the catalog knows 交通 and the dictionary 违章.
+    vocab = Vocabulary.build(known=["交通", "安全"], doc_freq={}, pinyin_words=(), user_words=(),
+                             synonyms=[("违章", "违法行为")])
+    assert vocab.segment("交通违章") == ["交通", "违章"]
+    assert vocab.segment("交通违章", split=False) == ["交通违章"]
+
+
+def test_a_word_the_catalog_has_is_never_split():
+    vocab = Vocabulary.build(known=["交通违章", "交通"], doc_freq={}, pinyin_words=(), user_words=["交通违章"],
+                             synonyms=[("违章", "违法行为")])
+    assert vocab.segment("交通违章") == ["交通违章"]
+
+
+def test_a_word_with_nothing_known_inside_stays_whole():
+    vocab = Vocabulary.build(known=["户口"], doc_freq={}, pinyin_words=(), user_words=())
+    assert vocab.split_compound("交通违章") == ["交通违章"]
+
+
+def test_a_number_and_the_character_the_dictionary_knows_with_it_are_one_word():
+    vocab = Vocabulary.build(known=["登记"], doc_freq={}, pinyin_words=(), user_words=(),
+                             synonyms=[("二胎", "生育"), ("三孩", "生育")])
+    assert "2胎" in vocab.segment(fold("生了二胎"))
+    assert vocab.segment(fold("3孩登记"))[:2] == ["3孩", "登记"]
+    assert vocab.segment(fold("3个月内"))[0] == "3"  # no such word: the number stays apart
+
+
 def test_the_index_segments_with_its_own_item_names(index):
     assert texts(index.parse("新生儿入户")) == ["新生儿入户"]
 
