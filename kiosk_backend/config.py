@@ -108,8 +108,10 @@ DEPARTMENT_SIGNING = (
     "(of the empty string for a GET). A refused signature is a 401 whose `errors.signature` (or "
     "`errors.headers`) names the reason: missing_header, malformed_header, unknown_key (also a disabled "
     "client), stale_timestamp, bad_signature, replayed_nonce. After a secret rotation the previous secret "
-    "keeps working for 24 hours. A request refused for another reason (4xx) may be sent again as it was: "
-    "its nonce is only used up when it succeeds.")
+    "keeps working for 24 hours. A correctly signed request uses up its nonce whether it is applied or "
+    "refused for another reason (4xx): the same signed request sent again is a replayed_nonce, so sign it "
+    "again with a new nonce (`kiosk department send` does). Only a server failure (5xx) leaves the nonce "
+    "unused.")
 
 
 CARRIER_SIGNING = (

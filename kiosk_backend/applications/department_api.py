@@ -19,8 +19,12 @@ the timeline.
 
 Every refused push (404, 409, 422 after a valid signature) is kept as a RefusedEvent with its
 reason, after the request's rollback, for the integrator and the console; the copy of the
-body leaves the applicant's personal data out. A refused request is rolled back with its
-nonce, so it may be sent again as it was.
+body leaves the applicant's personal data out. A correctly signed request that is refused
+(any 4xx) still uses up its nonce: the rollback would give it back, and the same request
+replayed later in the timestamp window would be applied once the state allows it (a
+``start`` refused before 受理, replayed after). A department that wants to try again signs
+again with a new nonce (``kiosk department send`` always does); only a server failure (5xx)
+leaves the nonce unused.
 """
 from __future__ import annotations
 
@@ -78,12 +82,24 @@ def _authenticate():
         exc.headers = {**exc.headers, **CHALLENGE}
         raise
     client = clients[verified.key_id]
+    g.department_request = verified
     # Written after the request, in a transaction of its own: a write to the client's row in the
     # request's transaction would hold its lock to the commit and queue the department's
     # concurrent requests one behind the other.
     record_after_request(partial(_record_seen, client_id=client.id, now=utcnow()))
     g.department_client = client
     g.actor = Actor(ActorKind.DEPARTMENT, client.key_id, client.name, client_ip())
+
+
+@blp.after_request
+def _consume_nonce_of_refusal(response):
+    """A signed request refused after its signature was checked (4xx) keeps its nonce used up:
+    the request's rollback takes the nonce back, so it is claimed again in a transaction of its
+    own once the rollback is done (this hook runs before core.requests ends the transaction)."""
+    verified = g.get("department_request")
+    if verified is not None and 400 <= response.status_code < 500:
+        record_after_request(partial(signing.consume_nonce, verified=verified))
+    return response
 
 
 # ---------------------------------------------------------------- refusals

@@ -25,9 +25,14 @@ unknown, whose timestamp is more than ``window`` seconds (default 300) away from
 clock, whose signature does not match (compared in constant time), or whose nonce was
 seen before for that key. Nonces are rows of ``core_request_nonce`` with a unique
 (key_id, nonce): the first INSERT wins on every app server, on PostgreSQL and SQLite
-alike. A nonce is consumed with the request's commit, so a request that failed and was
-rolled back may be sent again as it was. Rows are needed only while their timestamp is
-acceptable; :func:`purge_expired_nonces` (a periodic job) deletes the rest.
+alike. :func:`verify` claims the nonce in the request's transaction, so a refused request's
+rollback would give it back: a captured request refused now (a ``start`` before 受理) could
+then be replayed within the window once the state allows it. A receiver that refuses a
+correctly signed request (4xx) therefore consumes its nonce again with :func:`consume_nonce`
+in a transaction of its own after the rollback (core.requests.record_after_request); only a
+server failure (5xx) leaves it unused, so that the sender may resend the request as it was.
+Rows are needed only while their timestamp is acceptable; :func:`purge_expired_nonces` (a
+periodic job) deletes the rest.
 """
 from __future__ import annotations
 
@@ -91,6 +96,12 @@ class Verified:
     key_id: str
     nonce: str
     timestamp: int
+    window: int = WINDOW_SECONDS
+
+    @property
+    def expires_at(self) -> datetime:
+        """When the request's timestamp stops passing :func:`verify`: its nonce is kept until then."""
+        return datetime.fromtimestamp(self.timestamp, tz=UTC) + timedelta(seconds=self.window)
 
 
 # ---------------------------------------------------------------- canonical form
@@ -181,11 +192,11 @@ def verify(session: Session, *, method: str, path: str, query, headers: Mapping[
         raise SignatureRejected("bad_signature", "The signature does not match the request.", "签名与请求内容不符。")
 
     # Checked last, so that only correctly signed requests can write nonces.
-    expires_at = datetime.fromtimestamp(int(timestamp), tz=UTC) + timedelta(seconds=window)  # within the window here
-    if not _claim_nonce(session, key_id=key_id, nonce=nonce, expires_at=expires_at):
+    verified = Verified(key_id=key_id, nonce=nonce, timestamp=int(timestamp), window=window)
+    if not _claim_nonce(session, key_id=key_id, nonce=nonce, expires_at=verified.expires_at):
         raise SignatureRejected("replayed_nonce", "This request was received before (its nonce was used).",
                                 "该请求已经收到过（随机数已被使用）。")
-    return Verified(key_id=key_id, nonce=nonce, timestamp=int(timestamp))
+    return verified
 
 
 def verify_request(session: Session, request, *, secret_for, now=utcnow, window: int = WINDOW_SECONDS) -> Verified:
@@ -203,6 +214,14 @@ def _claim_nonce(session: Session, *, key_id: str, nonce: str, expires_at: datet
     statement = insert(RequestNonce).values(key_id=key_id, nonce=nonce, expires_at=expires_at) \
         .on_conflict_do_nothing(index_elements=["key_id", "nonce"]).returning(RequestNonce.id)
     return session.execute(statement).first() is not None
+
+
+def consume_nonce(session: Session, verified: Verified) -> bool:
+    """Use up the nonce of a verified request whose own transaction was rolled back (a request
+    refused after its signature was checked), so that it cannot be replayed; the caller
+    commits, in a transaction other than the refused request's. True if this claimed it, False
+    if it was taken already (a concurrent copy of the request claimed it first)."""
+    return _claim_nonce(session, key_id=verified.key_id, nonce=verified.nonce, expires_at=verified.expires_at)
 
 
 def purge_expired_nonces(session: Session, *, now: Callable[[], datetime] = utcnow) -> int:

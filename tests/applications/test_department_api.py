@@ -303,21 +303,51 @@ def test_a_stale_timestamp_is_refused(db, dept):
     assert answer.status_code == 401 and answer.get_json()["errors"] == {"signature": ["stale_timestamp"]}
 
 
-def test_a_replayed_nonce_is_refused_but_a_refused_request_may_be_sent_again(db, dept):
+def test_a_replayed_nonce_is_refused(db, dept):
     body = json.dumps(application_body("JZ-2026-000024")).encode()
     signed = dept.signed_headers("POST", API, body, nonce="nonce-0001")
     assert dept.send("POST", API, data=body, headers=signed).status_code == 201
     replay = dept.send("POST", API, data=body, headers=signed)
     assert replay.status_code == 401 and replay.get_json()["errors"] == {"signature": ["replayed_nonce"]}
 
-    # A refused request rolls back, its nonce with it: the same request may come again.
-    event = json.dumps(event_body("deliver", step=1)).encode()
-    path = f"{API}/JZ-2026-000024/events"
-    signed = dept.signed_headers("POST", path, event, nonce="nonce-0002")
-    for _ in range(2):
-        refused = dept.send("POST", path, data=event, headers=signed)
-        assert refused.status_code == 409 and refused.get_json()["errors"]["reason"] == ["illegal_transition"]
-    assert db.session.scalar(sa.select(RequestNonce.nonce).where(RequestNonce.nonce == "nonce-0002")) is None
+
+def test_a_refused_request_uses_up_its_nonce_and_its_replay_applies_nothing_once_the_state_allows_it(db, dept):
+    dept.bring("JZ-2026-000026", [])
+    path = f"{API}/JZ-2026-000026/events"
+    start = json.dumps(event_body("start", step=2, event_id="start-early")).encode()
+    signed = dept.signed_headers("POST", path, start, nonce="nonce-0002")
+    refused = dept.send("POST", path, data=start, headers=signed)
+    assert refused.status_code == 409 and refused.get_json()["errors"]["reason"] == ["illegal_transition"]
+    assert db.session.scalar(sa.select(RequestNonce.nonce).where(RequestNonce.nonce == "nonce-0002")) == "nonce-0002"
+
+    # Accepted now: the captured start would be legal, but its replay is a replay.
+    assert dept.push("JZ-2026-000026", "accept", step=1, event_id="accept-1").status_code == 201
+    replay = dept.send("POST", path, data=start, headers=signed)
+    assert replay.status_code == 401 and replay.get_json()["errors"] == {"signature": ["replayed_nonce"]}
+    assert [e["action"] for e in timeline(dept, "JZ-2026-000026")] == ["receive", "accept"]
+    assert [(r.event_id, r.reason) for r in refusals(db)] == [("start-early", "illegal_transition")]
+    # The department itself sends it again signed anew.
+    assert dept.send("POST", path, data=start).status_code == 201
+
+
+@pytest.mark.parametrize("refusal", ["unknown_application", "invalid"])
+def test_a_request_refused_for_any_reason_cannot_be_replayed(db, dept, refusal):
+    dept.bring("JZ-2026-000027", [])
+    number = "JZ-2026-404405" if refusal == "unknown_application" else "JZ-2026-000027"
+    body = event_body("accept", step=1) if refusal == "unknown_application" else event_body("acept", step=1)
+    data, path = json.dumps(body).encode(), f"{API}/{number}/events"
+    signed = dept.signed_headers("POST", path, data, nonce="nonce-0003")
+    assert dept.send("POST", path, data=data, headers=signed).status_code in (404, 422)
+    replay = dept.send("POST", path, data=data, headers=signed)
+    assert replay.status_code == 401 and replay.get_json()["errors"] == {"signature": ["replayed_nonce"]}
+    assert [r.reason for r in refusals(db)] == [refusal]
+
+
+def test_a_refused_read_uses_up_its_nonce_too(db, dept):
+    signed = dept.signed_headers("GET", f"{API}/JZ-2026-404406", b"", nonce="nonce-0004")
+    assert dept.send("GET", f"{API}/JZ-2026-404406", headers=signed).status_code == 404
+    replay = dept.send("GET", f"{API}/JZ-2026-404406", headers=signed)
+    assert replay.status_code == 401 and replay.get_json()["errors"] == {"signature": ["replayed_nonce"]}
 
 
 def test_missing_or_malformed_headers_are_refused_naming_the_header(dept):

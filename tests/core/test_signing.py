@@ -125,6 +125,24 @@ def test_a_rolled_back_request_does_not_use_up_its_nonce(db):
     assert check(db.session, request, headers)
 
 
+def test_a_refused_request_consumes_its_nonce_after_its_rollback(db):
+    """A receiver refusing a verified request claims its nonce again in a transaction of its
+    own: the rollback gave it back, and the request must not pass a second time."""
+    request, headers = signed()
+    verified = check(db.session, request, headers)
+    assert verified.expires_at == NOW + timedelta(seconds=signing.WINDOW_SECONDS)
+    db.session.rollback()
+    with Session(db.engine) as side:
+        assert signing.consume_nonce(side, verified) is True
+        side.commit()
+    assert reason_of(db.session, request, headers, now=NOW + timedelta(seconds=5)) == "replayed_nonce"
+    db.session.rollback()
+    with Session(db.engine) as side:
+        assert signing.consume_nonce(side, verified) is False  # claimed once; a second claim changes nothing
+        side.commit()
+    assert db.session.scalar(sa.select(RequestNonce.expires_at)).replace(tzinfo=UTC) == verified.expires_at
+
+
 @pytest.mark.parametrize("missing", signing.HEADERS)
 def test_a_missing_header_is_named(db, missing):
     request, headers = signed()
