@@ -130,7 +130,7 @@ def _offered(application) -> list[str]:
 def courier_legs(number: str) -> list[dict]:
     """For the progress result screen: the courier buttons of application ``number``, only
     for the resident logged in at this kiosk and only for their own application; a leg
-    already booked (and not cancelled) links to its booking instead."""
+    already booked (a live booking: services.live_leg) links to its booking instead."""
     profile = getattr(g, "profile", None)
     if getattr(g, "resident", None) is None or (profile is not None and not profile.has("courier")):
         return []
@@ -138,11 +138,11 @@ def courier_legs(number: str) -> list[dict]:
         application = applications.get_for_resident(db.session, number, g.resident)
     except DomainError:
         return []
-    booked = {b.purpose: b for b in services.for_application(db.session, application.id)
-              if b.status != "cancelled" and b.resident_id == g.resident.id}
     offers = []
     for leg in _offered(application):
-        booking = booked.get(LEGS[leg])
+        booking = services.live_leg(db.session, application.id, LEGS[leg])
+        if booking is not None and booking.resident_id != g.resident.id:
+            continue  # booked for them by a helper: nothing to book here, nothing of theirs to show
         if booking is not None:
             offers.append({"leg": leg, "key": f"courier.kiosk.booked.{leg}",
                            "url": url_for("kiosk.courier.booking", order_no=booking.order_no)})
@@ -228,6 +228,8 @@ def _new_flow(*, application_number: str | None, leg: str | None, task_code: str
         if leg not in LEGS or leg not in _offered(application):
             raise NotAvailable("leg")
         purpose = LEGS[leg]
+        if services.live_leg(db.session, application.id, purpose) is not None:
+            raise NotAvailable("booked")
         prefill = services.prefill(db.session, resident=resident, application_number=application.number,
                                    purpose=purpose)
         authority = prefill.authority
@@ -589,6 +591,9 @@ def _book(flow: dict, data: dict):
     except services.SlotFull:
         flow["slot"] = None
         return _screen("when", flow, errors={"slot": "courier.kiosk.error.slot_full"}, status=409)
+    except services.LegBooked as error:  # booked meanwhile (another screen, the phone): said in words
+        return _screen("confirm", flow, errors={"_": error.message_zh if _lang() == "zh-CN" else error.message},
+                       status=409)
     except DomainError as error:
         return _screen("confirm", flow, errors=_service_errors(error), status=error.status_code)
     if flow["mine"].get("choice") == "new" and flow["mine"].get("save"):

@@ -99,6 +99,13 @@ class CarrierAccount(TimestampMixin, db.Model):
         return f"<CarrierAccount {self.carrier}{'' if self.active else ' inactive'}>"
 
 
+# A booking of an application leg that still counts (see uq_courier_booking_live_leg): not
+# refused by the carrier, not cancelled for good (a cancel the carrier has not confirmed yet
+# keeps the leg, since the carrier may refuse it), not returned to the sender.
+LIVE_LEG = ("application_id IS NOT NULL AND purpose IN ('materials_to_authority', 'result_to_applicant') "
+            "AND order_state <> 'failed' AND (status NOT IN ('cancelled', 'returned') OR order_state = 'cancelling')")
+
+
 class Booking(TimestampMixin, db.Model):
     """One courier booking. Saved before any carrier call; ``order_no`` is our id for it and
     is sent to the carrier as its order id, so that placing the order twice (a retry after a
@@ -111,6 +118,10 @@ class Booking(TimestampMixin, db.Model):
         # the worker's poll of quiet parcels and the console's refused-orders count
         sa.Index("ix_courier_booking_order_state_tracked", "order_state", "last_tracked_at"),
         sa.UniqueConstraint("carrier", "waybill_no"),
+        # One live booking per application leg: a second booking of the same leg, even by
+        # requests racing each other, breaks this index (services.book answers 409 LegBooked).
+        sa.Index("uq_courier_booking_live_leg", "application_id", "purpose", unique=True,
+                 sqlite_where=sa.text(LIVE_LEG), postgresql_where=sa.text(LIVE_LEG)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -20,7 +20,7 @@ import hashlib
 import logging
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -93,6 +93,19 @@ class NotCancellable(Conflict):
         super().__init__("This booking can no longer be cancelled: the parcel has been picked up or the booking "
                          "was cancelled already.", "该寄件已揽收或已取消，无法取消；如需处理请联系快递公司。",
                          errors={"status": ["not cancellable"]})
+
+
+class LegBooked(Conflict):
+    """409: this leg of the application (邮寄材料 or 结果寄回家) has a live booking already; it
+    can be booked again once that one is cancelled (and the carrier confirmed it), refused or
+    returned."""
+
+    def __init__(self, order_no: str | None = None) -> None:
+        super().__init__("This leg of the application is booked already" + (f" ({order_no})" if order_no else "")
+                         + ": look at that booking, or cancel it first.",
+                         "该办件的这一段寄递已有预约" + (f"（{order_no}）" if order_no else "")
+                         + "，请查看该预约，或先取消后再预约。",
+                         errors={"application_number": ["booked already / 已有预约"]})
 
 
 class BookingNotFound(NotFound):
@@ -501,6 +514,48 @@ def _unique_order_no(session: Session, moment: datetime) -> str:
     raise RuntimeError("no free order number after 5 draws")  # 40 random bits a day: never in practice
 
 
+def authority_as_party(authority: HandlingAuthority) -> _Party:
+    """The handling authority as a booking's party: its registered name (org and 收件窗口),
+    office line and postal address."""
+    return _Party(f"{authority.org_name}（{authority.recipient_name}）"[:NAME_MAX], authority.phone,
+                  authority.province_code, authority.city_code, authority.county_code, authority.address,
+                  authority.postcode)
+
+
+def _registered_authority(session: Session, application: Application, purpose: str, checked: _Checked,
+                          problems: _Problems) -> tuple[_Checked, bool]:
+    """For the two application legs the authority's side (the recipient of the materials, the
+    sender of the result) is the address registered for the application's handling org, on
+    the server: whatever a client sent for that side is replaced (returns True when it
+    differed). Without a registered address the leg cannot be booked (422 on that side)."""
+    side = OFFICE_SIDE[purpose]
+    authority = find_authority(session, application)
+    if authority is None:
+        problems.add((side,), "the handling authority's postal address is not registered yet, so this leg cannot be "
+                              "booked (ask at the counter)", "办理机关的收件地址尚未登记，暂不能预约该段寄递，请到柜台咨询")
+        return checked, False
+    office = authority_as_party(authority)
+    sent = getattr(checked, side)
+    differs = (sent.name, sent.mobile, sent.county_code, sent.address) != (office.name, office.mobile,
+                                                                           office.county_code, office.address)
+    if differs:
+        log.info("booking for %s: the %s side sent was replaced by the registered authority %s",
+                 application.number, side, authority.id)
+    return replace(checked, **{side: office}), differs
+
+
+def live_leg(session: Session, application_id: int, purpose: str) -> Booking | None:
+    """The live booking of the leg ``purpose`` of application ``application_id`` (models.LIVE_LEG:
+    not refused, not cancelled for good, not returned), or None."""
+    if purpose not in LEGS:
+        return None
+    return session.scalar(sa.select(Booking).where(
+        Booking.application_id == application_id, Booking.purpose == purpose,
+        Booking.order_state != OrderState.FAILED,
+        sa.or_(Booking.status.not_in([Status.CANCELLED, Status.RETURNED]),
+               Booking.order_state == OrderState.CANCELLING)).order_by(Booking.id).limit(1))
+
+
 def _party_columns(prefix: str, party: _Party) -> dict[str, Any]:
     return {f"{prefix}_name": party.name, f"{prefix}_mobile_encrypted": seal_mobile(party.mobile),
             f"{prefix}_mobile_masked": mask_contact(party.mobile), f"{prefix}_province": party.province_code,
@@ -516,8 +571,13 @@ def book(session: Session, data: BookingIn, *, resident, channel: str, kiosk=Non
     entry and enqueues ``courier.place_order``: the carrier is called by the worker, after
     the commit.
 
+    An application leg is booked once while a booking of it is live (models.LIVE_LEG): a
+    second one is refused before anything is taken, and two racing requests meet the
+    partial unique index uq_courier_booking_live_leg, so only one commits.
+
     Raises Invalid (422, every bad field named: ``sender.mobile``, ``slot_id`` …), SlotFull
-    (409), ApplicationNotFound (404: unknown, or not the resident's), NotFound (the site).
+    (409), LegBooked (409), ApplicationNotFound (404: unknown, or not the resident's),
+    NotFound (the site).
     """
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
@@ -530,8 +590,16 @@ def book(session: Session, data: BookingIn, *, resident, channel: str, kiosk=Non
         _number(problems, name, getattr(data, name), 1, 2**31 - 1)
     problems.raise_if_any()
     assert checked is not None
+    replaced = False
+    if application is not None and data.purpose in LEGS:
+        checked, replaced = _registered_authority(session, application, data.purpose, checked, problems)
+    problems.raise_if_any()
     if session.get(Site, data.site_id) is None:
         raise NotFound("No such site.", "没有找到该网点。")
+    if application is not None and data.purpose in LEGS:
+        booked = live_leg(session, application.id, data.purpose)
+        if booked is not None:
+            raise LegBooked(booked.order_no if booked.resident_id == getattr(resident, "id", None) else None)
     moment = now()
     take_slot(session, data.slot_id, data.site_id, now=lambda: moment)
     booking = Booking(
@@ -548,13 +616,21 @@ def book(session: Session, data: BookingIn, *, resident, channel: str, kiosk=Non
     booking.events.append(TrackingEvent(dedupe_key="ours:booked", status=Status.PENDING_PICKUP,
                                         raw_text="已预约上门/网点揽收，等待快递员揽收", occurred_at=moment,
                                         received_at=moment, source="ours", applied=True))
-    session.add(booking)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(booking)
+            session.flush()
+    except IntegrityError:
+        # Another request booked the same leg between the check above and this insert.
+        if application is not None and data.purpose in LEGS and live_leg(session, application.id, data.purpose):
+            raise LegBooked() from None
+        raise
     outbox.enqueue(session, PLACE_TOPIC, {"booking_id": booking.id}, key=f"booking:{booking.id}", now=lambda: moment)
     audit.record(session, actor=actor, action="courier.book", target=f"booking:{booking.order_no}",
                  details={"purpose": data.purpose, "channel": channel, "site_id": data.site_id,
                           "slot_id": data.slot_id, "carrier": checked.carrier,
-                          "application": application.number if application is not None else None},
+                          "application": application.number if application is not None else None,
+                          **({"authority_address_replaced": True} if replaced else {})},
                  now=lambda: moment)
     session.flush()
     return booking

@@ -122,12 +122,37 @@ def make_booking(db, make_slot, booker):
         if slot is None:
             shared or shared.append(make_slot(starts="08:00", ends="09:00", capacity=100))
             slot = shared[0]
+        if overrides.get("purpose") in services.LEGS and overrides.get("application_number"):
+            ensure_authority(db, overrides["application_number"])
         booking = services.book(db.session, booking_in(slot, **overrides), resident=resident, channel=channel,
                                 actor=actor_of(resident), now=now)
         db.session.commit()
         return booking
 
     return _make
+
+
+# The handling authority's registered address as ensure_authority registers it (九江市公安局's
+# 收件窗口 unless the application names another org).
+AUTHORITY = dict(recipient_name="证件窗口", phone="0792-8221234", province_code="36", city_code="3604",
+                 county_code="360402", address="长虹大道 100 号", postcode="332000")
+
+
+def ensure_authority(db, application_number: str, **overrides):
+    """The registered address of the handling authority of ``application_number`` (registered
+    now if it is not yet): the two application legs are booked only to or from it."""
+    from kiosk_backend.applications.models import Application
+    from kiosk_backend.courier.models import HandlingAuthority
+
+    application = db.session.scalar(sa.select(Application).where(
+        sa.func.upper(Application.number) == application_number.upper()))
+    found = services.find_authority(db.session, application)
+    if found is None:
+        found = HandlingAuthority(org_name=application.handling_org, region_code=application.handling_region,
+                                  **{**AUTHORITY, **overrides})
+        db.session.add(found)
+        db.session.commit()
+    return found
 
 
 class Killed(BaseException):

@@ -18,7 +18,7 @@ from kiosk_backend.courier.models import Booking, HandlingAuthority, PickupSlot,
 
 from ..applications.test_api import as_resident, token_for
 from ..conftest import APPLICANT_PHONE, SITE2
-from .conftest import RECIPIENT_MOBILE, SENDER_MOBILE, china_today, event
+from .conftest import RECIPIENT_MOBILE, SENDER_MOBILE, china_today, ensure_authority, event
 
 B_NAME, B_ID, B_PHONE = "欧阳娜娜", "440524188001010014", "13900139111"
 B_MOBILE_SENT = "13600136000"  # a number B types into a booking
@@ -292,6 +292,7 @@ def test_the_last_place_goes_to_the_first_booking(client, db, a, b, make_slot):
 def test_an_application_leg_needs_one_of_my_applications(client, db, a, slot, make_application):
     mine = make_application("concluded", number="AAAA00000001")
     theirs = make_application("concluded", number="BBBB00000001", id_number=B_ID, phone=B_PHONE, name=B_NAME)
+    ensure_authority(db, mine.number)
     leg = dict(purpose="result_to_applicant", item_type="licence", payer="government")
     booked = client.post(BOOKINGS, json=body(slot, application_number="aaaa00000001", **leg), headers=a)
     assert booked.status_code == 201 and booked.json["application_number"] == mine.number

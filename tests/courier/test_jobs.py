@@ -17,7 +17,7 @@ from kiosk_backend.courier.models import Booking, PickupSlot, ReconciliationFind
 from kiosk_backend.courier.notices import CourierNotice
 from tests.conftest import APPLICANT_PHONE
 
-from .conftest import RECIPIENT_MOBILE, SENDER_MOBILE, booking_in, event, party
+from .conftest import RECIPIENT_MOBILE, booking_in, ensure_authority, event, party
 
 POLICY = Policy(max_attempts=3, backoff_base=1, backoff_cap=2, lease_seconds=60)
 
@@ -55,8 +55,9 @@ def test_the_worker_places_the_order_with_our_order_number_and_stores_the_waybil
         "placed", "T000001", "EA000000001CN", "ems")
     [sent] = fake_gateway.requests
     assert sent.order_no == booking.order_no and sent.item_name == "证照"
-    assert (sent.sender.mobile, sent.recipient.mobile) == (SENDER_MOBILE, RECIPIENT_MOBILE)
-    assert (sent.sender.province, sent.sender.city, sent.sender.county) == ("江西省", "九江市", "浔阳区")
+    # The result leg is sent by the handling authority's registered office (conftest.ensure_authority).
+    assert (sent.sender.mobile, sent.recipient.mobile) == ("0792-8221234", RECIPIENT_MOBILE)
+    assert (sent.sender.province, sent.sender.city, sent.sender.county) == ("江西省", "九江市", "濂溪区")
     assert sent.remark == f"办件编号 {application.number}"
     slot = booking.slot
     assert sent.pickup_start.astimezone(LOCAL_TZ).strftime("%H:%M") == slot.starts
@@ -178,6 +179,7 @@ def test_without_a_resident_the_applicants_side_is_texted(db, make_booking, make
                                                           sms_sender, make_slot):
     helper = make_staff("helper", role="helper")
     application = make_application("concluded")
+    ensure_authority(db, application.number)
     booking = services.book(db.session, booking_in(make_slot(), purpose="result_to_applicant",
                                                    application_number=application.number),
                             resident=None, channel="helper", helper=helper, actor="helper")

@@ -30,6 +30,7 @@ from .conftest import (
     actor_of,
     booking_in,
     china_today,
+    ensure_authority,
     event,
     party,
     recipient,
@@ -191,6 +192,7 @@ def test_an_application_leg_is_linked_to_the_residents_own_application_only(db, 
                                                                            make_application):
     slot = make_slot()
     application = make_application("concluded")
+    ensure_authority(db, application.number)
     data = booking_in(slot, purpose="result_to_applicant", application_number=application.number.lower())
     booking = services.book(db.session, data, resident=booker, channel="kiosk", actor=actor_of(booker))
     assert booking.application_id == application.id
@@ -205,6 +207,7 @@ def test_a_helper_books_for_someone_not_logged_in(db, make_slot, make_staff, mak
     slot = make_slot()
     helper = make_staff("helper", role="helper")
     application = make_application("accepted")
+    ensure_authority(db, application.number)
     data = booking_in(slot, purpose="materials_to_authority", application_number=application.number)
     booking = services.book(db.session, data, resident=None, channel="helper", helper=helper, actor="helper")
     assert booking.helper_id == helper.id and booking.resident_id is None
@@ -552,8 +555,9 @@ def test_the_view_is_masked_worded_and_newest_first(db, make_booking, make_appli
     assert shown["order_state_key"] == "courier.order_state.pending"
     assert shown["pickup_mode_key"] == "courier.pickup_mode.counter"
     assert shown["application_number"] == application.number
-    # The result leg's sender is the handling authority (an office: named whole); its line is masked as stored.
-    assert shown["sender"]["name_masked"] == "张三" and shown["sender"]["mobile_masked"] == "139****9000"
+    # The result leg's sender is the handling authority's registered office: named whole, its line as stored.
+    assert shown["sender"]["name_masked"] == "九江市公安局（证件窗口）"
+    assert shown["sender"]["mobile_masked"] == "0792****1234"
     assert shown["recipient"]["name_masked"] == "李*"
     assert shown["recipient"]["region"] == "广东省深圳市罗湖区"
     assert [e["status"] for e in shown["timeline"]] == ["accepted", "pending_pickup"]
