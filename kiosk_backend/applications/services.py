@@ -285,13 +285,18 @@ def apply_event(session: Session, number: str, event: NewEvent, *, actor: str, a
         raise EventRefused("illegal_transition", "An application is received once, when it is created.",
                            "办件只在创建时接件一次。")
     old = State(application.state)
+    accepted = application.accepted_on is not None
     try:
-        new = states.target_of(old, action)
+        new = states.target_of(old, action, accepted=accepted)
     except states.IllegalAction as exc:
         allowed = ", ".join(exc.allowed) or "none"
+        # In 已补正 what is allowed depends on 受理 (states.BY_ACCEPTANCE): say which case this is.
+        depends = states.depends_on_acceptance(old)
+        en = (", already accepted" if accepted else ", not yet accepted") if depends else ""
+        zh = ("，已受理" if accepted else "，尚未受理") if depends else ""
         raise EventRefused("illegal_transition",
-                           f"{action} is not allowed while the application is {old} (allowed: {allowed}).",
-                           f"办件当前状态下不能执行该操作（{old} → {action}）。",
+                           f"{action} is not allowed while the application is {old}{en} (allowed: {allowed}).",
+                           f"办件当前状态下不能执行该操作（{old}{zh} → {action}）。",
                            errors={"action": [f"allowed: {allowed}"]}) from None
     values = _values_for(application, action, new, event, _calendar(session, calendar))
     values.update(last_event_at=event.occurred_at, version=application.version + 1, updated_at=moment)

@@ -5,14 +5,19 @@ stops, then resumes) → 办结 (准予 / 不予) → 结果送达 (窗口领取
 
 Departments (and staff) move an application with *actions*; each action is allowed from a
 set of states and leads to one state. :func:`target_of` answers or raises
-:class:`IllegalAction` naming what is allowed instead. The service applies the move with
+:class:`IllegalAction` naming what is allowed instead. In 已补正 what may follow depends on
+whether the application had been accepted (受理) before the 补正 (:data:`BY_ACCEPTANCE`), so
+both functions take ``accepted``. The service applies the move with
 one conditional UPDATE (core.states.Lifecycle.advance), so two racing events cannot both
 apply.
 
 补正 (supplement): the receiving window may ask for missing materials before 受理 (the usual
 case, 一次性告知) or while the application is being handled. Waiting for the applicant's
 materials after 受理 stops the clock like 特别程序 does (the time the applicant takes is not the
-authority's), so both are *pauses* of the deadline.
+authority's), so both are *pauses* of the deadline. Once the materials are in (已补正) the loop
+goes back where it left: before 受理 the window decides whether to accept (受理, 不予受理, or
+ask again); after 受理 the handling goes on (办理, 办结, or ask again), and neither a second
+受理 nor 不予受理 is possible.
 
 Pure: no Flask, no database.
 """
@@ -92,7 +97,17 @@ MOVES: dict[Action, Move] = {
     Action.RATE: Move(frozenset({S.CONCLUDED, S.DELIVERED}), S.RATED),
 }
 
-# The table for core.states.Lifecycle.advance: every state and the states it may reach.
+# Moves legal only before 受理 (False) or only after it (True); the rest of MOVES does not
+# depend on it. 已补正 returns to where the 补正 loop began (see the module docstring).
+BY_ACCEPTANCE: dict[tuple[State, Action], bool] = {
+    (S.SUPPLEMENTED, Action.ACCEPT): False,
+    (S.SUPPLEMENTED, Action.REFUSE): False,
+    (S.SUPPLEMENTED, Action.START): True,
+    (S.SUPPLEMENTED, Action.CONCLUDE): True,
+}
+
+# The table for core.states.Lifecycle.advance: every state and the states it may reach
+# (accepted or not: the services check BY_ACCEPTANCE through target_of).
 LIFECYCLE = Lifecycle("application", {
     state: {move.target for move in MOVES.values() if state in move.sources} for state in State
 })
@@ -110,24 +125,38 @@ NOT_YET_ACCEPTED = frozenset({S.RECEIVED})
 class IllegalAction(ValueError):
     """``action`` is not allowed in ``state``; ``allowed`` lists the actions that are."""
 
-    def __init__(self, state: State, action: Action) -> None:
-        self.state, self.action = state, action
-        self.allowed = allowed_actions(state)
-        super().__init__(f"{action} is not allowed when the application is {state}")
+    def __init__(self, state: State, action: Action, accepted: bool = False) -> None:
+        self.state, self.action, self.accepted = state, action, accepted
+        self.allowed = allowed_actions(state, accepted=accepted)
+        when = (" (accepted)" if accepted else " (not yet accepted)") if depends_on_acceptance(state) else ""
+        super().__init__(f"{action} is not allowed when the application is {state}{when}")
 
 
-def allowed_actions(state: State) -> list[Action]:
-    return [action for action, move in MOVES.items() if state in move.sources]
+def depends_on_acceptance(state: State | str) -> bool:
+    """Whether what ``state`` allows depends on 受理 (BY_ACCEPTANCE names such a state)."""
+    return any(source == state for source, _action in BY_ACCEPTANCE)
 
 
-def target_of(state: State | str, action: Action | str) -> State:
-    """The state ``action`` leads to from ``state``; raises IllegalAction (or ValueError for
-    an unknown state or action name)."""
-    state, action = State(state), Action(action)
+def _legal(state: State, action: Action, accepted: bool) -> bool:
     move = MOVES.get(action)
-    if move is None or state not in move.sources:
-        raise IllegalAction(state, action)
-    return move.target
+    return move is not None and state in move.sources and BY_ACCEPTANCE.get((state, action), accepted) == accepted
+
+
+def allowed_actions(state: State | str, *, accepted: bool = False) -> list[Action]:
+    """The actions allowed in ``state``; ``accepted``: whether the application was accepted
+    (受理) before (it matters in 已补正 only)."""
+    state = State(state)
+    return [action for action in MOVES if _legal(state, action, accepted)]
+
+
+def target_of(state: State | str, action: Action | str, *, accepted: bool = False) -> State:
+    """The state ``action`` leads to from ``state`` for an application that was (``accepted``)
+    or was not yet accepted (受理); raises IllegalAction (or ValueError for an unknown state
+    or action name)."""
+    state, action = State(state), Action(action)
+    if not _legal(state, action, accepted):
+        raise IllegalAction(state, action, accepted)
+    return MOVES[action].target
 
 
 def requirement(action: Action | str) -> str | None:

@@ -163,6 +163,43 @@ def test_documents_missing_before_acceptance_do_not_start_the_clock(db, make_app
     assert application.accepted_on is None and application.deadline is None and application.pauses == []
 
 
+def test_documents_handed_in_before_acceptance_lead_to_acceptance_not_to_the_handling(db, make_application):
+    """已补正 before 受理: only 受理, 不予受理 or another 补正; handling it would skip 受理 and
+    its deadline (the clock starts at 受理)."""
+    application = make_application("supplemented")
+    for action, details in (("start", {}), ("conclude", {"outcome": "approved"})):
+        with pytest.raises(services.EventRefused) as caught:
+            move(db, application.number, action, day=3, **details)
+        assert caught.value.reason == "illegal_transition"
+        assert caught.value.errors["action"] == ["allowed: accept, refuse, request_supplement"]
+        assert "supplemented, not yet accepted" in caught.value.message and "尚未受理" in caught.value.message_zh
+        db.session.rollback()
+    move(db, application.number, "accept", day=3)
+    move(db, application.number, "start", day=4)
+    db.session.refresh(application)
+    assert application.state == "in_progress" and application.accepted_on == date(2026, 3, 5)
+    assert application.deadline is not None
+    assert events_of(db, application) == ["receive", "request_supplement", "supplement", "accept", "start"]
+
+
+@pytest.mark.parametrize("action", ["accept", "refuse"])
+def test_documents_handed_in_after_acceptance_lead_back_to_the_handling(db, make_application, action):
+    """已补正 after 受理 (a 补正 asked during the handling): no second 受理 and no 不予受理."""
+    application = make_application("in_progress", received_at=START, promise_days=10)  # accepted 3 March
+    move(db, application.number, "request_supplement", day=3, missing=("结婚证原件",))
+    move(db, application.number, "supplement", day=5)
+    db.session.commit()
+    with pytest.raises(services.EventRefused) as caught:
+        move(db, application.number, action, day=6, reason="不予受理")
+    assert caught.value.reason == "illegal_transition"
+    assert caught.value.errors["action"] == ["allowed: request_supplement, start, conclude"]
+    assert "supplemented, already accepted" in caught.value.message and "已受理" in caught.value.message_zh
+    db.session.rollback()
+    move(db, application.number, "start", day=6)
+    db.session.refresh(application)
+    assert application.state == "in_progress" and application.accepted_on == date(2026, 3, 3)
+
+
 def test_a_deadline_in_a_year_without_calendar_data_is_unknown_until_the_year_is_added(db, make_application):
     november = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)  # accepted Saturday 21 November
     application = make_application("accepted", received_at=november, promise_days=30)
