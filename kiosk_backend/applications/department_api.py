@@ -11,8 +11,9 @@ the timeline.
 - ``POST /applications``: a new application (201), or the same number from the same client
   again (200, nothing changed): a department may resend after a lost answer.
 - ``POST /applications/<number>/events``: an event moves the application (201); the same
-  event id again returns the recorded event (200, applied once); an illegal or out-of-order
-  event, or an event id used before for another event, is refused with 409 and the reason in
+  event again (same id and content) returns the recorded event (200, applied once); an
+  illegal or out-of-order event, or an event id used before for another event or with other
+  content (action, time, note or a detail), is refused with 409 and the reason in
   ``errors.reason``.
 - ``GET /applications/<number>``: state and timeline, for the client that created it only
   (another department's application is a 404, like an unknown number).
@@ -414,12 +415,14 @@ def own_application(session: Session, client: DepartmentClient, number: str) -> 
 def create(session: Session, client: DepartmentClient, data: dict[str, Any], *, actor: Actor,
            now=utcnow) -> tuple[Application, bool]:
     """services.create_application for a department's request. Raises what it raises, and
-    EventRefused ``event_id_reused`` when the event id named another of the client's events."""
+    EventRefused ``event_id_reused`` when the event id named another of the client's events
+    (of another application, or another event than this one's 接件)."""
     event_id = data.get("event_id")
     if event_id:
         seen = session.scalar(sa.select(ApplicationEvent).where(ApplicationEvent.client_id == client.id,
                                                                 ApplicationEvent.event_id == event_id))
-        if seen is not None and seen.application.number != services.normalize_number(data["number"]):
+        if seen is not None and (seen.application.number != services.normalize_number(data["number"])
+                                 or seen.action != states.Action.RECEIVE):
             raise EventRefused("event_id_reused", "This event id was used before for another event.",
                                "该事件编号已用于另一事件。")
     applicant = data["applicant"]
@@ -482,16 +485,18 @@ def create_application(data):
 @blp.arguments(DepartmentEventIn())
 @blp.response(201, DepartmentEventResultOut(), description="Applied")
 @blp.alt_response(200, schema=DepartmentEventResultOut(),
-                  description="This event id was applied before: the recorded event, not applied again")
+                  description="This event (same id and content) was applied before: the recorded event, "
+                              "not applied again")
 @blp.doc(security=DEPARTMENT_SECURITY)
 @documented_errors(blp, 400, 401, 404, 409, 413, 503)
 def push_event(data, number):
     """Push an event that moves the application (受理, 补正, 办结, 送达 …).
 
-    Events are idempotent by ``event_id``. 409 with ``errors.reason``: ``illegal_transition``
-    (not allowed in the current state; ``errors.action`` lists what is), ``out_of_order``
-    (older than the application's newest event), ``event_id_reused`` (the id was used for
-    another event). 404: no application of this department has this number. 422: a detail
+    Events are idempotent by ``event_id``: the same event sent again answers 200. 409 with
+    ``errors.reason``: ``illegal_transition`` (not allowed in the current state;
+    ``errors.action`` lists what is), ``out_of_order`` (older than the application's newest
+    event), ``event_id_reused`` (the id was used for another event, or comes with another
+    action, time, note, reason, missing, outcome or delivery; the message names them). 404: no application of this department has this number. 422: a detail
     the action needs is missing (reason, missing, outcome, delivery) or a time is in the
     future. Refusals are recorded with their reason.
     """

@@ -247,8 +247,9 @@ def apply_event(session: Session, number: str, event: NewEvent, *, actor: str, a
     through the outbox (SMS) for the moves in NOTIFIED, unless ``notify`` is False (history
     loaded after the fact: the demo, imports of past events).
 
-    Idempotent by ``event.event_id`` per client: an event already applied returns
-    ``(that event, False)``. Otherwise returns ``(new event, True)``.
+    Idempotent by ``event.event_id`` per client: the same event sent again (same application,
+    action, time, note and details) returns ``(that event, False)``; the id sent with anything
+    else is refused as ``event_id_reused``. Otherwise returns ``(new event, True)``.
 
     Raises Invalid (unknown action, a detail the action needs is missing, a time in the
     future), ApplicationNotFound, EventRefused (``event_id_reused`` with other content,
@@ -265,9 +266,11 @@ def apply_event(session: Session, number: str, event: NewEvent, *, actor: str, a
         seen = session.scalar(sa.select(ApplicationEvent).where(ApplicationEvent.client_id == client.id,
                                                                 ApplicationEvent.event_id == event.event_id))
         if seen is not None:
-            if seen.application.number != number or seen.action != action:
-                raise EventRefused("event_id_reused", "This event id was used before for another event.",
-                                   "该事件编号已用于另一事件。")
+            differs = _differences(seen, number, action, event)
+            if differs:
+                raise EventRefused("event_id_reused",
+                                   f"This event id was used before for another event (its {', '.join(differs)} "
+                                   f"differ).", f"该事件编号已用于另一事件（{'、'.join(differs)} 不同）。")
             return seen, False
     application = get_by_number(session, number)
     if application is None:
@@ -306,12 +309,9 @@ def apply_event(session: Session, number: str, event: NewEvent, *, actor: str, a
                                     where=[Application.version == application.version], **values):
         raise EventRefused("changed_meanwhile", "The application changed while this event was applied; send it again.",
                            "办件状态刚刚发生变化，请重新发送该事件。")
-    details = {**dict(event.extra), **{k: v for k, v in (("reason", event.reason), ("missing", list(event.missing)),
-                                                         ("outcome", event.outcome), ("delivery", event.delivery))
-                                       if v}}
     entry = ApplicationEvent(application_id=application.id, seq=application.version + 1, action=action,
                              from_state=old, to_state=new, actor=actor, actor_name=actor_name[:200],
-                             note=(event.note or None), details=details, occurred_at=event.occurred_at,
+                             note=(event.note or None), details=_details_of(event), occurred_at=event.occurred_at,
                              recorded_at=moment, client_id=client.id if client is not None else None,
                              event_id=event.event_id)
     session.add(entry)
@@ -320,6 +320,27 @@ def apply_event(session: Session, number: str, event: NewEvent, *, actor: str, a
     if notify and action in NOTIFIED and (application.applicant_phone_encrypted or "") != "":
         outbox.enqueue(session, NOTIFY_TOPIC, {"event_id": entry.id}, key=f"event:{entry.id}", now=now)
     return entry, True
+
+
+def _details_of(event: NewEvent) -> dict[str, Any]:
+    """What an event keeps besides its action, time and note (ApplicationEvent.details)."""
+    return {**dict(event.extra), **{k: v for k, v in (("reason", event.reason), ("missing", list(event.missing)),
+                                                      ("outcome", event.outcome), ("delivery", event.delivery))
+                                    if v}}
+
+
+def _differences(seen: ApplicationEvent, number: str, action: Action, event: NewEvent) -> list[str]:
+    """What of ``event`` differs from the event recorded under its id: nothing for the same
+    event sent again (answered as applied before), else the fields named in the refusal."""
+    recorded = seen.details or {}
+    sent = _details_of(event)
+    differs = [name for name, same in (
+        ("number", seen.application.number == number),
+        ("action", seen.action == action),
+        ("occurred_at", seen.occurred_at == event.occurred_at),
+        ("note", seen.note == (event.note or None)),
+    ) if not same]
+    return differs + sorted(key for key in {*recorded, *sent} if recorded.get(key) != sent.get(key))
 
 
 def _values_for(application: Application, action: Action, new: State, event: NewEvent,

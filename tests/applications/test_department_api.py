@@ -19,7 +19,7 @@ from kiosk_backend.core.signing import RequestNonce
 from tests.conftest import APPLICANT_ID, APPLICANT_PHONE, APPLICATION_PATHS
 from tests.races import run_in_threads
 
-from .department_support import API, DETAILS, Department, application_body, event_body
+from .department_support import API, DETAILS, RECEIVED, Department, application_body, at, event_body
 
 PUSHED = [action.value for action in states.Action if action != states.Action.RECEIVE]
 
@@ -245,6 +245,42 @@ def test_an_event_id_used_for_another_event_is_refused(db, dept):
     assert [e["action"] for e in timeline(dept, "JZ-2026-000010")] == ["receive"]
     assert [(r.number, r.reason) for r in refusals(db)] == [("JZ-2026-000009", "event_id_reused"),
                                                               ("JZ-2026-000010", "event_id_reused")]
+
+
+@pytest.mark.parametrize(("action", "first", "then", "field"), [
+    ("conclude", {"outcome": "approved"}, {"outcome": "denied"}, "outcome"),
+    ("conclude", {}, {"occurred_at": at(4)}, "occurred_at"),
+    ("conclude", {"note": "准予许可"}, {"note": "另一说明"}, "note"),
+    ("conclude", {}, {"action": "suspend", "reason": "现场核查"}, "action"),
+    ("request_supplement", {"missing": ["户口簿原件"]}, {"missing": ["结婚证原件"]}, "missing"),
+    ("suspend", {"reason": "现场核查"}, {"reason": "专家评审"}, "reason"),
+])
+def test_an_event_id_sent_again_with_other_content_is_refused_and_recorded(db, dept, action, first, then, field):
+    dept.bring("JZ-2026-000015", APPLICATION_PATHS["in_progress"])
+    applied = dept.push("JZ-2026-000015", action, step=3, event_id="evt-same", **first)
+    assert applied.status_code == 201, applied.get_json()
+    before = timeline(dept, "JZ-2026-000015")
+    body = {**event_body(action, step=3, event_id="evt-same", **first), **then}
+    answer = dept.send("POST", f"{API}/JZ-2026-000015/events", body)
+    assert answer.status_code == 409, answer.get_json()
+    assert answer.get_json()["errors"] == {"reason": ["event_id_reused"]}
+    assert field in answer.get_json()["message"] and field in answer.get_json()["message_zh"]
+    assert timeline(dept, "JZ-2026-000015") == before
+    assert [(r.event_id, r.action, r.reason) for r in refusals(db)] == [("evt-same", body["action"], "event_id_reused")]
+    # The same event again is still the event applied before, its time in any UTC offset.
+    again = dept.push("JZ-2026-000015", action, step=3, event_id="evt-same", **first)
+    assert again.status_code == 200 and again.get_json() == {**applied.get_json(), "applied": False}
+    utc = (RECEIVED + timedelta(days=3)).isoformat()
+    again = dept.push("JZ-2026-000015", action, step=3, event_id="evt-same", occurred_at=utc, **first)
+    assert again.status_code == 200 and again.get_json() == {**applied.get_json(), "applied": False}
+
+
+def test_the_event_id_of_an_event_cannot_create_its_application_again(db, dept):
+    dept.bring("JZ-2026-000017", [])
+    assert dept.push("JZ-2026-000017", "accept", step=1, event_id="evt-accept").status_code == 201
+    answer = dept.create("JZ-2026-000017", event_id="evt-accept")
+    assert answer.status_code == 409 and answer.get_json()["errors"]["reason"] == ["event_id_reused"]
+    assert dept.create("JZ-2026-000017", event_id="JZ-2026-000017-create").status_code == 200
 
 
 def test_an_event_older_than_the_newest_one_is_refused_as_out_of_order_and_recorded(db, dept):

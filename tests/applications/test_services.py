@@ -269,6 +269,20 @@ def test_an_event_id_reused_for_another_event_is_refused(db, make_application):
     assert caught.value.reason == "event_id_reused"
 
 
+def test_an_event_id_sent_again_with_another_outcome_is_refused_not_answered_as_applied(db, make_application):
+    client, _ = departments.create_client(db.session, name="深圳市公安局", actor=SYSTEM)
+    application = make_application("in_progress", client=client)
+    approved, _ = move(db, application.number, "conclude", day=3, client=client, event_id="evt-c", outcome="approved")
+    with pytest.raises(services.EventRefused) as caught:
+        move(db, application.number, "conclude", day=3, client=client, event_id="evt-c", outcome="denied")
+    assert caught.value.reason == "event_id_reused" and "outcome" in caught.value.message
+    again, applied = move(db, application.number, "conclude", day=3, client=client, event_id="evt-c",
+                          outcome="approved")
+    assert (again.id, applied) == (approved.id, False)
+    db.session.refresh(application)
+    assert application.outcome == "approved"
+
+
 def test_an_event_for_an_unknown_application_is_not_found(db):
     with pytest.raises(services.ApplicationNotFound):
         move(db, "NOSUCH-000001", "accept", day=1)
