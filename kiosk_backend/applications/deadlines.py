@@ -27,7 +27,8 @@ def china_day(moment: datetime) -> date:
 
 
 def pauses_from(stored: Iterable[Mapping[str, Any]]) -> list[Pause]:
-    """The closed pauses kept on an application (``[{"start": "2026-03-02", "end": ...}]``)."""
+    """The closed pauses kept on an application (``[{"start": "2026-03-02", "end": ...}]``):
+    ``start`` the day the clock stopped, ``end`` the day it ran again."""
     return [Pause(date.fromisoformat(p["start"]), date.fromisoformat(p["end"])) for p in stored]
 
 
@@ -39,19 +40,20 @@ def deadline(calendar: Calendar, accepted_on: date, days: int, unit: str, pauses
     """The promised deadline of an application accepted on ``accepted_on``.
 
     ``unit`` 工作日 counts working days on ``calendar`` (pauses skip the working days inside
-    them); 自然日 counts calendar days and a pause adds its days. ``days == 0`` (即办件) is due
-    on the day of 受理. Raises CalendarYearMissing (working days only) when the count reaches a
-    year the calendar has no data for.
+    them); 自然日 counts calendar days and pauses skip their days. Either way a day inside
+    several pauses is skipped once, and pauses are half-open (core.workdays.Pause: the day the
+    clock stops is skipped, the day it runs again counts). ``days == 0`` (即办件) is due on the
+    day of 受理. Raises CalendarYearMissing (working days only) when the count reaches a year
+    the calendar has no data for.
     """
+    pauses = list(pauses)
     if unit == CALENDAR_DAYS:
-        end = accepted_on + timedelta(days=days)
-        # Each paused day that falls inside the running count pushes the end one day further.
-        for pause in sorted(pauses, key=lambda p: p.start):
-            if pause.start <= end:
-                overlap_start = max(pause.start, accepted_on + timedelta(days=1))
-                if pause.end >= overlap_start:
-                    end += timedelta(days=(pause.end - overlap_start).days + 1)
-        return end
+        day, counted = accepted_on, 0
+        while counted < days:
+            day += timedelta(days=1)
+            if not any(day in pause for pause in pauses):
+                counted += 1
+        return day
     return calendar.deadline(accepted_on, days, pauses)
 
 

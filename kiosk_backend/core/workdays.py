@@ -19,8 +19,10 @@ Conventions (the ones the 政务服务 promise counts with):
 - :meth:`Calendar.workdays_between` — working days in ``(a, b]``: after ``a`` up to and including
   ``b``, so ``workdays_between(s, add_workdays(s, n)) == n``.
 - :meth:`Calendar.deadline` with pauses — 特别程序 (expert review, on-site inspection, …) stops
-  the clock: a working day inside a pause (both ends included) is not counted, so the deadline
-  moves by the working days paused before it is reached.
+  the clock: a working day inside a pause is not counted, so the deadline moves by the working
+  days paused before it is reached. A pause is half-open: the day the clock stops is not
+  counted, the day it runs again is (:class:`Pause`), so a pause that starts and ends on the
+  same day costs nothing and a pause of N days costs at most N.
 
 Pure: no Flask, no database. Dates are ``datetime.date`` in China Standard Time.
 """
@@ -97,9 +99,12 @@ class YearArrangement:
 
 @dataclass(frozen=True)
 class Pause:
-    """A clock stop (特别程序) from ``start`` to ``end``, both days included.
+    """A clock stop (特别程序, 补正) from ``start``, the day the clock stops, to ``end``, the day it
+    runs again: the days ``start <= day < end`` are paused and ``end`` counts again. A pause that
+    ends on the day it starts pauses nothing.
 
-    A pause still running has no end yet: pass the day you count to (usually today) as ``end``.
+    A pause still running has no end yet: pass the day after the last day to leave out (usually
+    tomorrow) as ``end``.
     """
 
     start: date
@@ -110,7 +115,7 @@ class Pause:
             raise ValueError(f"pause ends ({self.end}) before it starts ({self.start})")
 
     def __contains__(self, day: object) -> bool:
-        return isinstance(day, date) and self.start <= day <= self.end
+        return isinstance(day, date) and self.start <= day < self.end
 
 
 @dataclass(frozen=True)

@@ -42,16 +42,34 @@ def test_calendar_days_ignore_holidays(calendar):
 
 
 def test_a_pause_moves_a_working_day_deadline_by_the_working_days_inside_it(calendar):
-    # Monday 9 to Friday 13 March 2026 paused: five working days more.
+    # Stopped Monday 9 March 2026, running again Monday 16: five working days more.
     plain = deadlines.deadline(calendar, date(2026, 3, 2), 10, "工作日")
-    paused = deadlines.deadline(calendar, date(2026, 3, 2), 10, "工作日", [Pause(date(2026, 3, 9), date(2026, 3, 13))])
+    paused = deadlines.deadline(calendar, date(2026, 3, 2), 10, "工作日", [Pause(date(2026, 3, 9), date(2026, 3, 16))])
     assert plain == date(2026, 3, 16)
     assert paused == date(2026, 3, 23)
 
 
 def test_a_pause_adds_its_days_to_a_calendar_day_deadline(calendar):
-    due = deadlines.deadline(calendar, date(2026, 3, 2), 10, "自然日", [Pause(date(2026, 3, 5), date(2026, 3, 7))])
+    # Stopped on the 5th, running again on the 8th: the 5th, 6th and 7th are not counted.
+    due = deadlines.deadline(calendar, date(2026, 3, 2), 10, "自然日", [Pause(date(2026, 3, 5), date(2026, 3, 8))])
     assert due == date(2026, 3, 15)
+
+
+@pytest.mark.parametrize("unit", ["工作日", "自然日"])
+def test_a_pause_that_ends_on_the_day_it_starts_costs_nothing(calendar, unit):
+    plain = deadlines.deadline(calendar, date(2026, 3, 2), 10, unit)
+    for day in (date(2026, 3, 4), date(2026, 3, 7), plain):
+        assert deadlines.deadline(calendar, date(2026, 3, 2), 10, unit, [Pause(day, day)]) == plain
+    stored = [deadlines.pause_record(date(2026, 3, 4), date(2026, 3, 4), "special_procedure")] * 3
+    assert deadlines.deadline(calendar, date(2026, 3, 2), 10, unit, deadlines.pauses_from(stored)) == plain
+
+
+def test_calendar_days_in_overlapping_pauses_count_once(calendar):
+    # 特别程序 ends on the 7th and a 补正 asked the same day runs to the 9th: 5–8 March stopped.
+    back_to_back = [Pause(date(2026, 3, 5), date(2026, 3, 7)), Pause(date(2026, 3, 7), date(2026, 3, 9))]
+    assert deadlines.deadline(calendar, date(2026, 3, 2), 10, "自然日", back_to_back) == date(2026, 3, 16)
+    overlapping = [Pause(date(2026, 3, 5), date(2026, 3, 9)), Pause(date(2026, 3, 6), date(2026, 3, 8))]
+    assert deadlines.deadline(calendar, date(2026, 3, 2), 10, "自然日", overlapping) == date(2026, 3, 16)
 
 
 def test_a_pause_after_a_calendar_day_deadline_changes_nothing(calendar):

@@ -141,8 +141,20 @@ def test_a_special_procedure_stops_the_clock_and_moves_the_deadline_when_it_ends
     db.session.refresh(application)
     assert application.paused_since is None
     assert application.pauses == [{"start": "2026-03-05", "end": "2026-03-11", "kind": "special_procedure"}]
-    # 5 paused working days (5, 6, 9, 10, 11 March): 17 March + 5 working days.
-    assert application.deadline == date(2026, 3, 24)
+    # 4 paused working days (5, 6, 9, 10 March; the clock runs again on the 11th): 17 March + 4.
+    assert application.deadline == date(2026, 3, 23)
+
+
+def test_a_special_procedure_ended_the_day_it_began_does_not_move_the_deadline(db, make_application):
+    application = make_application("in_progress", received_at=START, promise_days=10)  # accepted 3 March
+    assert application.deadline == date(2026, 3, 17)
+    move(db, application.number, "suspend", day=3, reason="专家评审")  # Thursday 5 March, 09:00
+    services.apply_event(db.session, application.number,
+                         NewEvent(action="resume", occurred_at=START + timedelta(days=3, hours=6)),
+                         actor="department:test", actor_name="深圳市公安局", calendar=CALENDAR)
+    db.session.refresh(application)
+    assert application.pauses == [{"start": "2026-03-05", "end": "2026-03-05", "kind": "special_procedure"}]
+    assert application.deadline == date(2026, 3, 17)
 
 
 def test_waiting_for_documents_after_acceptance_stops_the_clock_too(db, make_application):
@@ -155,7 +167,7 @@ def test_waiting_for_documents_after_acceptance_stops_the_clock_too(db, make_app
     db.session.refresh(application)
     assert application.missing == []
     assert application.pauses[0]["kind"] == "supplement"
-    assert application.deadline == date(2026, 3, 20)  # 4, 5, 6 March paused
+    assert application.deadline == date(2026, 3, 19)  # 4 and 5 March paused; handed in on the 6th, which counts
 
 
 def test_documents_missing_before_acceptance_do_not_start_the_clock(db, make_application):

@@ -153,19 +153,28 @@ def test_2026_spring_festival_with_two_make_up_saturdays():
 def test_a_pause_moves_the_deadline_by_the_working_days_paused():
     start = D(2025, 3, 3)  # Monday
     assert CAL.deadline(start, 10) == D(2025, 3, 17)
-    # Paused Thu 6 – Tue 11 Mar: Thu, Fri, Mon, Tue are 4 working days.
-    assert CAL.deadline(start, 10, [Pause(D(2025, 3, 6), D(2025, 3, 11))]) == CAL.add_workdays(D(2025, 3, 17), 4)
-    assert CAL.deadline(start, 10, [Pause(D(2025, 3, 6), D(2025, 3, 11))]) == D(2025, 3, 21)
+    # Stopped Thu 6 Mar, running again Tue 11 Mar: Thu, Fri and Mon are 3 working days; Tuesday counts.
+    assert CAL.deadline(start, 10, [Pause(D(2025, 3, 6), D(2025, 3, 11))]) == CAL.add_workdays(D(2025, 3, 17), 3)
+    assert CAL.deadline(start, 10, [Pause(D(2025, 3, 6), D(2025, 3, 11))]) == D(2025, 3, 20)
+
+
+def test_a_pause_that_ends_on_the_day_it_starts_costs_nothing():
+    start = D(2025, 3, 3)
+    for day in (D(2025, 3, 6), D(2025, 3, 8), D(2025, 3, 17)):  # a working day, a Saturday, the deadline itself
+        assert D(2025, 3, 6) not in Pause(day, day)
+        assert CAL.deadline(start, 10, [Pause(day, day)]) == D(2025, 3, 17)
+    # Running again the next working day costs the one day stopped.
+    assert CAL.deadline(start, 10, [Pause(D(2025, 3, 6), D(2025, 3, 7))]) == D(2025, 3, 18)
 
 
 def test_a_pause_over_a_holiday_only_counts_its_working_days():
     start = D(2025, 9, 22)  # Monday; 5 working days → Sun 28 Sep (调休)
     assert CAL.deadline(start, 5) == D(2025, 9, 28)
-    # Paused Sat 27 Sep – Sun 5 Oct: 4 working days counted (23–26 Sep) before it; the clock
-    # resumes on 6 Oct inside the holiday, so the fifth is Thu 9 Oct, not 28 Sep.
+    # Stopped Sat 27 Sep, running again Sun 5 Oct: 4 working days counted (23–26 Sep) before it;
+    # the clock runs again inside the holiday, so the fifth is Thu 9 Oct, not 28 Sep.
     assert CAL.deadline(start, 5, [Pause(D(2025, 9, 27), D(2025, 10, 5))]) == D(2025, 10, 9)
-    # Paused only on the make-up Sunday: the deadline moves past the whole holiday.
-    assert CAL.deadline(start, 5, [Pause(D(2025, 9, 28), D(2025, 9, 28))]) == D(2025, 9, 29)
+    # Stopped only on the make-up Sunday: the deadline moves past the whole holiday.
+    assert CAL.deadline(start, 5, [Pause(D(2025, 9, 28), D(2025, 9, 29))]) == D(2025, 9, 29)
 
 
 def test_overlapping_pauses_count_a_day_once_and_late_pauses_do_not_move_it():
@@ -173,6 +182,7 @@ def test_overlapping_pauses_count_a_day_once_and_late_pauses_do_not_move_it():
     one = [Pause(D(2025, 3, 6), D(2025, 3, 11))]
     overlapping = [Pause(D(2025, 3, 6), D(2025, 3, 10)), Pause(D(2025, 3, 10), D(2025, 3, 11))]
     assert CAL.deadline(start, 10, overlapping) == CAL.deadline(start, 10, one)
+    assert CAL.deadline(start, 10, [*one, Pause(D(2025, 3, 7), D(2025, 3, 11))]) == CAL.deadline(start, 10, one)
     assert CAL.deadline(start, 10, [Pause(D(2025, 3, 18), D(2025, 3, 28))]) == D(2025, 3, 17)
     assert CAL.deadline(start, 10, [Pause(D(2025, 2, 1), D(2025, 3, 3))]) == D(2025, 3, 17)  # before counting began
 
