@@ -43,6 +43,9 @@ def deadline_view(application: Application, *, calendar: Calendar, today: date) 
     """``{"key": message key, "count": n, "deadline": date|None, "overdue": bool}``."""
     state = State(application.state)
     base = {"deadline": application.deadline, "overdue": False, "count": 0}
+    if state == State.NOT_ACCEPTED:
+        # Never accepted, so never decided either: no clock ran (not 已办结 / "Decided").
+        return {**base, "key": "deadline.not_accepted"}
     if state in states.FINISHED:
         return {**base, "key": "deadline.finished"}
     if application.accepted_on is None:

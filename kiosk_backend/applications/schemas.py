@@ -26,7 +26,7 @@ NEXT_PREFIX = "application.next."
 DEADLINE_PREFIX = "deadline."
 NEXT_STEPS = sorted({key.removeprefix(NEXT_PREFIX) for key in progress.NEXT_STEP.values()}
                     | {"collect", "read_decision"})
-DEADLINE_KEYS = ["remaining", "due_today", "overdue", "paused", "not_started", "finished", "unknown"]
+DEADLINE_KEYS = ["remaining", "due_today", "overdue", "paused", "not_started", "not_accepted", "finished", "unknown"]
 STATES = [s.value for s in states.State]
 ACTIONS = [a.value for a in states.Action]
 # The parcel statuses a courier step may carry (courier/states.py; listed here so that this
@@ -78,7 +78,8 @@ def _text(description: str, **kwargs) -> Words:
 class DeadlineOut(Schema):
     key = Code(DEADLINE_PREFIX, required=True, validate=validate.OneOf(DEADLINE_KEYS), metadata={"description": (
         "remaining (count = working days left), due_today, overdue (count = days past the deadline), "
-        "paused (特别程序 or 补正 stops the clock), not_started (before 受理), finished, "
+        "paused (特别程序 or 补正 stops the clock), not_started (before 受理), not_accepted (不予受理: no clock ran), "
+        "finished (办结 and after), "
         "unknown (count = the calendar year without holiday data)")})
     count = fields.Integer(required=True)
     date = fields.Date(required=True, allow_none=True, attribute="deadline",

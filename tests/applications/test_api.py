@@ -235,13 +235,21 @@ def test_the_operations_are_documented_with_their_security_and_errors(client):
     assert set(operations["GET /api/v1/applications/{number}"]["responses"]) == {"200", "401", "404", "503"}
 
 
+def test_a_not_accepted_application_has_its_own_deadline_words(client, a, make_application):
+    make_application("not_accepted", number="AAAA00000001")
+    [item] = client.get("/api/v1/applications", headers=a).json["items"]
+    assert item["deadline"] == {"key": "not_accepted", "count": 0, "date": None, "overdue": False,
+                                "text": "未受理，不计办理时限"}
+    assert client.get("/api/v1/applications/AAAA00000001", headers=a).json["deadline"] == item["deadline"]
+
+
 def test_the_document_says_which_codes_there_are(client):
     schemas = client.get("/api/v1/openapi.json").json["components"]["schemas"]
     summary = schemas["ApplicationSummary"]["properties"]
     assert "supplement_requested" in summary["state"]["enum"]
     assert {"collect", "supplement", "wait_acceptance", "none"} <= set(summary["next_step"]["enum"])
     assert set(schemas["DeadlineOut"]["properties"]["key"]["enum"]) == {
-        "remaining", "due_today", "overdue", "paused", "not_started", "finished", "unknown"}
+        "remaining", "due_today", "overdue", "paused", "not_started", "not_accepted", "finished", "unknown"}
     assert schemas["LookupIn"]["properties"]["tail"]["pattern"] == "^[0-9Xx]{4}$"
 
 

@@ -126,6 +126,16 @@ def test_a_finished_application_says_so_with_a_tick(phone_a, make_application):
     assert "窗口领取" in html and "请对本次服务作出评价" in html
 
 
+def test_a_not_accepted_application_is_not_said_to_be_decided(phone_a, make_application):
+    make_application("not_accepted", number="AAAA00000001")
+    for page in ("/m/applications", "/m/applications/AAAA00000001"):
+        html = phone_a.get(page + "?lang=zh-CN").text
+        assert "不予受理" in html and "未受理，不计办理时限" in html and "已办结" not in html, page
+        english = phone_a.get(page + "?lang=en").text
+        assert "Not accepted: no time limit" in english and "Decided" not in english, page
+    assert 'data-deadline="not_accepted"' in phone_a.get("/m/applications/AAAA00000001").text
+
+
 # ---------------------------------------------------------------- the QR code's page without the applicant
 
 def test_not_logged_in_the_qr_page_asks_for_the_last_4_or_a_login(client, make_application):
