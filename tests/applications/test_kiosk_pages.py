@@ -1,7 +1,7 @@
 """The kiosk's progress screens (applications/kiosk.py): the lookup by number and last 4
-characters (one answer for unknown and not yours, rate-limited per number, malformed input
-named by field), the result (masked, no-store, English and elder mode), its view token, my
-applications for a resident logged in at the kiosk, and the receipt's print flow."""
+characters (one answer for unknown and not yours, rate-limited per number and per kiosk,
+malformed input named by field), the result (masked, no-store, English and elder mode), its
+view token, my applications for a resident logged in at the kiosk, and the receipt's print flow."""
 from __future__ import annotations
 
 import io
@@ -262,6 +262,35 @@ def test_lookups_of_one_number_are_limited_with_a_calm_screen(strict_app, make_k
         assert client.get(LOOKUP).status_code == 200
         english = lookup(client, guessed.number, "002X", lang="en")
         assert english.status_code == 429 and "Please try again in 1 minute," in english.text
+        limiter.reset()
+
+
+def test_lookups_from_one_kiosk_are_limited_whatever_the_number_or_address(make_app, make_kiosk, make_application):
+    """KIOSK_RATELIMIT_LOOKUP_KIOSK counts the kiosk (its credential), not the number or the
+    address: guessing many numbers' last 4 at one kiosk meets one budget; other kiosks and
+    phones at the same address have their own."""
+    app = make_app(KIOSK_RATELIMIT_LOOKUP_KIOSK="3/minute")
+    with app.app_context():
+        _, credential = make_kiosk()
+        _, other_credential = make_kiosk()
+        applications = [make_application("accepted", number=f"KIOSK000000{n}") for n in range(5)]
+        numbers = [application.number for application in applications]
+        kiosk = app.test_client()
+        kiosk.set_cookie("kiosk_credential", credential)
+        for n in range(3):
+            kiosk.environ_base["REMOTE_ADDR"] = f"10.0.2.{n + 1}"
+            assert lookup(kiosk, numbers[n], "0000").status_code == 404
+        refused = lookup(kiosk, numbers[3], "002X")  # another number, the right last 4
+        assert refused.status_code == 429 and refused.headers["Retry-After"].isdigit()
+        assert "查询次数太多了，请稍后再试" in main_of(refused.text)
+        assert_nothing_of(applications[3], main_of(refused.text))
+        other = app.test_client()
+        other.set_cookie("kiosk_credential", other_credential)
+        other.environ_base["REMOTE_ADDR"] = "10.0.2.3"  # the same address as the refused kiosk
+        assert lookup(other, numbers[3], "002X").status_code == 200
+        phone = app.test_client()
+        phone.environ_base["REMOTE_ADDR"] = "10.0.2.3"
+        assert phone.post("/api/v1/application-lookup", json={"number": numbers[4], "tail": "002X"}).status_code == 200
         limiter.reset()
 
 

@@ -234,6 +234,31 @@ def test_the_phone_page_shares_the_lookup_budget_of_one_number(make_app, make_ap
         assert post_tail(app.test_client(), "AAAA00000002", "002X").status_code == 200
 
 
+def test_lookups_from_one_address_are_limited_across_the_phone_page_and_the_api(make_app, make_application):
+    """KIOSK_RATELIMIT_LOOKUP_IP counts the address whatever the number and the surface: the
+    phone page and the mini-app API spend one budget; another address has its own."""
+    app = make_app(KIOSK_RATELIMIT_LOOKUP_IP="3/minute")
+    with app.app_context():
+        numbers = [make_application(number=f"AAAA0000000{n}").number for n in range(5)]
+
+        def from_address(address):
+            client = app.test_client()
+            client.environ_base["REMOTE_ADDR"] = address
+            return client
+
+        assert post_tail(from_address("10.0.3.1"), numbers[0], "0000").status_code == 404
+        api = from_address("10.0.3.1")
+        assert api.post("/api/v1/application-lookup", json={"number": numbers[1], "tail": "0000"}).status_code == 404
+        assert post_tail(from_address("10.0.3.1"), numbers[2], "0000").status_code == 404
+        refused_api = api.post("/api/v1/application-lookup", json={"number": numbers[3], "tail": "002X"})
+        assert refused_api.status_code == 429 and refused_api.json["code"] == 429
+        refused_page = post_tail(from_address("10.0.3.1"), numbers[3], "002X")
+        assert refused_page.status_code == 429 and 'id="application"' not in refused_page.text
+        assert refused_page.headers["Retry-After"].isdigit()
+        assert from_address("10.0.3.1").get(f"/m/applications/{numbers[3]}").status_code == 200  # the form is free
+        assert post_tail(from_address("10.0.3.2"), numbers[3], "002X").status_code == 200
+
+
 def test_an_overdue_application_says_by_how_many_days(phone_a, make_application):
     from kiosk_backend.core.clock import utcnow
     from kiosk_backend.core.workdays import Calendar
