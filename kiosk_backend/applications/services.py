@@ -421,9 +421,14 @@ def get_by_number(session: Session, number: str) -> Application | None:
 
 def lookup(session: Session, number: str, tail: str) -> Application:
     """The application ``number`` if ``tail`` is the last 4 characters of its applicant's ID
-    number or mobile number. Raises ApplicationNotFound for an unknown number and for a wrong
-    tail alike, after the same work (two keyed digests, two constant-time comparisons), so
-    that neither the answer nor its time tells which; raises Invalid for malformed input."""
+    number or mobile number; raises Invalid for malformed input.
+
+    Raises ApplicationNotFound for an unknown number and for a wrong tail alike, after the same
+    steps on both paths: one query by number for the two stored digests (id and phone tail),
+    one keyed digest of ``tail`` bound to the number, and two constant-time comparisons (against
+    a digest nobody can match where the number is unknown or has no such factor). Only a match
+    loads the whole row, with a second query. The steps are equal by construction; their times
+    are not checked by a test (``kiosk bench progress`` prints the wrong/unknown ratio)."""
     number = normalize_number(number)
     tail = normalize_tail(tail)
     keys = residents.data_keys()
