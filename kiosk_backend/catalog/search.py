@@ -79,8 +79,11 @@ class Entry:
 
     @property
     def summary(self) -> dict:
-        return {"task_code": self.task_code, "task_name": self.raw_name or self.name, "dept_name": self.department,
-                **json.loads(self.summary_json)}
+        summary = {"task_code": self.task_code, "task_name": self.raw_name or self.name, "dept_name": self.department,
+                   **json.loads(self.summary_json)}
+        for key in _HELD:  # fields the entry holds itself (not repeated in summary_json)
+            summary.setdefault(key, getattr(self, key))
+        return summary
 
 
 @dataclass
@@ -661,13 +664,26 @@ def make_entry(*, id: int, task_code: str, task_name: str, keywords: Iterable[st
     # Keywords are aliases written for this item; the department is its own, light field.
     aux = " ".join(k for k in (normalize(k) for k in keywords) if k)
     rest = {k: v for k, v in summary.items() if k not in ("task_code", "task_name", "dept_name")}
+    held = {"popularity": popularity, **{k: attrs.get(k, _DEFAULTS[k]) for k in _HELD if k != "popularity"}}
+    for key in _HELD:  # kept once, on the entry, when the summary says the same
+        if key in rest and rest[key] == held[key]:
+            del rest[key]
     department = summary.get("dept_name", department) if department is None else department
-    if "themes" in attrs:  # one object per distinct set of themes, not one per item
-        attrs["themes"] = _THEME_SETS.setdefault(attrs["themes"], attrs["themes"])
-    return Entry(id=id, task_code=task_code, name=normalize(task_name), aux=aux, pinyin=pinyin,
+    for key in ("themes", "bundles"):  # one object per distinct set, not one per item
+        if key in attrs:
+            attrs[key] = _SETS.setdefault(attrs[key], attrs[key])
+    packed = json.dumps(rest, ensure_ascii=False, separators=(",", ":")).encode()
+    name = normalize(task_name)
+    return Entry(id=id, task_code=task_code, name=name, aux=aux, pinyin=pinyin,
                  initials=initials, popularity=popularity,
-                 summary_json=json.dumps(rest, ensure_ascii=False, separators=(",", ":")).encode(),
-                 department=department, text=fold(text) if text else "", raw_name=task_name, **attrs)
+                 summary_json=_SUMMARIES.setdefault(packed, packed),  # few distinct ones once those go
+                 department=department, text=fold(text) if text else "",
+                 raw_name=task_name if task_name != name else "", **attrs)
 
 
-_THEME_SETS: dict[frozenset, frozenset] = {}
+# Shared among all entries of a process: sets of themes and bundles, and the packed rest of
+# summaries (task type, promise days and type), of which a catalog has few distinct ones.
+_SETS: dict[frozenset, frozenset] = {}
+_SUMMARIES: dict[bytes, bytes] = {}
+_HELD = ("popularity", "handle_area", "is_online", "is_express", "is_service_terminals")
+_DEFAULTS = {"handle_area": None, "is_online": False, "is_express": False, "is_service_terminals": False}

@@ -194,3 +194,39 @@ def test_normalize_keeps_characters_beyond_the_basic_block():
     # characters of people's and places' names). Neither may vanish, or a trigger or name
     # made of them would be empty.
     assert normalize("\U00028456\u346e") == "\U00028456\U0002b748"
+
+
+# ------------------------------------------------------------------ memory at 150,000 items
+
+def _summary(code, name, popularity, **more):
+    return {"task_code": code, "task_name": name, "dept_name": "江州市公安局", "task_type": "01",
+            "task_type_name": "行政许可", "handle_area": "3699", "is_online": True, "is_express": False,
+            "is_service_terminals": False, "promise_day": 20, "promise_type": "工作日", "popularity": popularity,
+            **more}
+
+
+def _entry(code, name, popularity, summary, **attrs):
+    from kiosk_backend.catalog.search import make_entry
+
+    return make_entry(id=hash(code), task_code=code, task_name=name, keywords=[], department="江州市公安局",
+                      pinyin="", initials="", popularity=popularity, summary=summary, **attrs)
+
+
+def test_an_entry_gives_back_the_summary_it_was_made_from():
+    summary = _summary("A1", "居民身份证申领（首次）", 900)
+    e = _entry("A1", "居民身份证申领（首次）", 900, summary, handle_area="3699", is_online=True,
+               themes=frozenset({"户籍"}), bundles=frozenset())
+    assert e.summary == summary
+    # The summary says otherwise than the entry: the summary's word is kept.
+    odd = _entry("A2", "居民身份证换领", 5, _summary("A2", "居民身份证换领", 7), handle_area="3601")
+    assert odd.summary["popularity"] == 7 and odd.summary["handle_area"] == "3699"
+
+
+def test_entries_share_what_they_have_alike():
+    # 150,000 items hold a handful of distinct summaries, theme and bundle sets: one object each.
+    a = _entry("B1", "婚姻登记", 10, _summary("B1", "婚姻登记", 10), handle_area="3699", is_online=True,
+               themes=frozenset({"婚姻"}), bundles=frozenset())
+    b = _entry("B2", "补领结婚证", 20, _summary("B2", "补领结婚证", 20), handle_area="3699", is_online=True,
+               themes=frozenset({"婚姻"}), bundles=frozenset())
+    assert a.summary_json is b.summary_json and a.themes is b.themes and a.bundles is b.bundles
+    assert a.raw_name == "" and a.summary["task_name"] == "婚姻登记"  # the name is kept once when it needs no folding
