@@ -95,13 +95,20 @@ def _overdue_condition(moment: datetime):
                    sa.exists().where(PickupSlot.id == Booking.slot_id, ended))
 
 
+def _cancel_refused_condition():
+    """A cancel the carrier refused (services.cancel_refused) on a parcel not yet at its end."""
+    return sa.and_(Booking.last_error.like(f"{services.CANCEL_REFUSED}%"),
+                   Booking.status.not_in([str(s) for s in states.FINAL]))
+
+
 def search(session: Session, *, site_ids: set[int] | None, moment: datetime, site_id: int | None = None,
            status: str | None = None, carrier: str | None = None, purpose: str | None = None,
            number: str | None = None, overdue: bool = False, trouble: bool = False, order_failed: bool = False,
-           limit: int = PAGE_SIZE, offset: int = 0) -> list[Booking]:
+           cancel_refused: bool = False, limit: int = PAGE_SIZE, offset: int = 0) -> list[Booking]:
     """Bookings newest first. ``number`` is an order number or a waybill number (whole);
     ``overdue``: pending pickups whose window ended; ``trouble``: 投递失败, 退回, 异常;
-    ``order_failed``: the carrier refused the order for good. Filters apply as given: an
+    ``order_failed``: the carrier refused the order for good; ``cancel_refused``: the carrier
+    refused a cancel and the parcel is not at the end of its way. Filters apply as given: an
     unknown status matches nothing."""
     query = _scoped(sa.select(Booking).options(lazyload(Booking.events)), site_ids)
     if site_id is not None:
@@ -121,18 +128,21 @@ def search(session: Session, *, site_ids: set[int] | None, moment: datetime, sit
         query = query.where(Booking.status.in_([str(s) for s in states.TROUBLE]))
     if order_failed:
         query = query.where(Booking.order_state == OrderState.FAILED)
+    if cancel_refused:
+        query = query.where(_cancel_refused_condition())
     # Ids grow with time: newest first in the primary key's order, without a sort.
     return list(session.scalars(query.order_by(Booking.id.desc()).limit(limit).offset(offset)))
 
 
 def counts(session: Session, *, site_ids: set[int] | None, moment: datetime) -> dict[str, int]:
-    """How many bookings need a look: overdue pickups, exceptions, failed orders."""
+    """How many bookings need a look: overdue pickups, exceptions, failed orders, refused cancels."""
     def count(condition) -> int:
         return session.scalar(_scoped(sa.select(sa.func.count()).select_from(Booking).where(condition), site_ids))
 
     return {"overdue": count(_overdue_condition(moment)),
             "trouble": count(Booking.status.in_([str(s) for s in states.TROUBLE])),
-            "failed": count(Booking.order_state == OrderState.FAILED)}
+            "failed": count(Booking.order_state == OrderState.FAILED),
+            "cancel_refused": count(_cancel_refused_condition())}
 
 
 def application_numbers(session: Session, bookings: list[Booking]) -> dict[int, str]:
@@ -234,7 +244,8 @@ def index():
     rows = search(db.session, site_ids=g.site_ids, moment=moment, site_id=args.get("site", type=db_id),
                   status=_text("status"), carrier=_text("carrier", 32), purpose=_text("purpose"),
                   number=_text("q", 40), overdue=args.get("overdue") == "1", trouble=args.get("trouble") == "1",
-                  order_failed=args.get("order") == "failed", limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+                  order_failed=args.get("order") == "failed", cancel_refused=args.get("order") == "cancel_refused",
+                  limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     shown = rows[:PAGE_SIZE]
     return render_template("admin/courier.html", bookings=shown, args=args, page=page, more=len(rows) > PAGE_SIZE,
                            sites={s.id: s for s in sites.list_sites(db.session, g.site_ids)},

@@ -11,7 +11,8 @@ one that does not exist (404).
   runs 409. The booking is saved before any carrier is called (the worker places the order).
 - ``GET /bookings`` (newest first, a page at a time), ``GET /bookings/<order_no>`` (with the
   timeline: our own entries and the carrier's traces, newest first), ``POST
-  /bookings/<order_no>/cancel`` (before pickup only; 409 after).
+  /bookings/<order_no>/cancel`` (before pickup only; 409 after), ``POST
+  /bookings/<order_no>/slot`` (another pickup window of the site, before pickup).
 - ``GET /pickup-slots?site=<code>&from=<date>``: the site's windows with places left.
 - ``GET /booking-prefill?purpose=…&application=<number>``: the form's starting values.
 - ``GET|POST /addresses``, ``DELETE /addresses/<id>``, ``POST /addresses/<id>/default``.
@@ -91,6 +92,7 @@ def prefill_view(prefill: services.Prefill) -> dict:
             "addresses": [address_view(entry) for entry in prefill.addresses],
             "item_type": prefill.item_type, "item_type_key": f"courier.item_type.{prefill.item_type}",
             "payer": prefill.payer, "payer_key": f"courier.payer.{prefill.payer}",
+            "payers": [p for p in services.PAYER_WORDS if p in services.carrier_capabilities().payers],
             "item_checklist": prefill.item_checklist}
 
 
@@ -110,9 +112,14 @@ def slot_view(slot, site) -> dict:
 @documented_errors(blp, 400, 401, 404, 409, 413, 503)
 def create_booking(data):
     """Book a courier pickup: saved at once (待揽收), the order placed with the carrier by the
-    worker. 404: the application is not one of yours (or the site is unknown); 409: the pickup
-    window is full, or a request with the same Idempotency-Key is still running; 422: a field
-    is invalid (named), or the Idempotency-Key was used for another body."""
+    worker. For the two application legs the handling authority's side (the recipient of
+    materials_to_authority, the sender of result_to_applicant) is its registered address:
+    whatever is sent for that side is replaced, and the answer shows what was booked.
+    404: the application is not one of yours (or the site is unknown); 409: the pickup
+    window is full, this leg of the application is booked already (until that booking is
+    cancelled), or a request with the same Idempotency-Key is still running; 422: a field is
+    invalid (named; the authority's address not registered yet is named on its side), or the
+    Idempotency-Key was used for another body."""
     booking = services.book(db.session, booking_in(data), resident=g.resident, channel="api", actor=g.actor)
     return services.view(booking), {"Location": url_for("courier_api.booking", order_no=booking.order_no)}
 
@@ -145,10 +152,30 @@ def booking(order_no):
 @blp.doc(security=RESIDENT_SECURITY)
 @documented_errors(blp, 400, 401, 404, 409, 413, 503)
 def cancel_booking(data, order_no):
-    """Cancel one of my bookings before pickup (the window's place is given back, the order
-    cancelled at the carrier). 409 once the parcel was picked up or the booking cancelled."""
+    """Cancel one of my bookings before pickup: 已取消 at once, the order cancelled at the carrier
+    by the worker, and the window's place given back once the carrier confirms. If the carrier
+    refuses (it picked the parcel up meanwhile) the booking shows 待揽收 (or where the parcel
+    is) again with the carrier's answer on its timeline. 409 once the parcel was picked up,
+    the booking cancelled, or the carrier refused a cancel."""
     booking = services.get_for_resident(db.session, order_no, g.resident)
     return services.view(services.cancel(db.session, booking, actor=g.actor, reason=data.get("reason")))
+
+
+@blp.post(f"/bookings/{ORDER_NO}/slot")
+@resident_required
+@blp.arguments(schemas.SlotChangeIn())
+@blp.response(200, schemas.BookingOut())
+@blp.doc(security=RESIDENT_SECURITY)
+@documented_errors(blp, 400, 401, 404, 409, 413, 503)
+def change_slot(data, order_no):
+    """Move one of my bookings to another pickup window of its site, before pickup: the new
+    window's place is taken and the old one's given back at once. Asking for the window it
+    has already changes nothing. 409: the new window is full, the parcel was picked up or the
+    booking cancelled, or a home pickup the carrier has scheduled already (cancel and book
+    again); 422: not a window of the booking's site, one that is over, or further ahead than
+    the carrier books."""
+    booking = services.get_for_resident(db.session, order_no, g.resident)
+    return services.view(services.change_slot(db.session, booking, data["slot_id"], actor=g.actor))
 
 
 # ---------------------------------------------------------------- the booking form
@@ -161,7 +188,9 @@ def cancel_booking(data, order_no):
 @documented_errors(blp, 401, 404, 503)
 def pickup_slots(args):
     """The site's pickup windows with places left, for 7 days from ``from`` (default today,
-    China time); windows already over are left out. 404: no site has this code."""
+    China time), and no further ahead than the configured carrier books pickups (快递100:
+    today, tomorrow and the day after); windows already over are left out. 404: no site has
+    this code."""
     site = sites.get_site_by_code(db.session, args["site"])
     if site is None:
         raise NotFound("No such site.", "没有找到该网点。")
@@ -169,7 +198,14 @@ def pickup_slots(args):
     first = max(args["from_"] or today, today)
     if first > today + timedelta(days=SLOT_HORIZON_DAYS):
         return {"items": []}
-    found = services.open_slots(db.session, site.id, day_from=first, days=SLOT_DAYS)
+    capabilities = services.carrier_capabilities()
+    if capabilities.pickup_days_ahead is not None:  # the carrier books pickups only so far ahead (快递100: 3 days)
+        last = today + timedelta(days=capabilities.pickup_days_ahead)
+        if first > last:
+            return {"items": []}
+        found = services.open_slots(db.session, site.id, day_from=first, days=(last - first).days + 1)
+    else:
+        found = services.open_slots(db.session, site.id, day_from=first, days=SLOT_DAYS)
     return {"items": [slot_view(slot, site) for slot in found]}
 
 

@@ -38,7 +38,7 @@ from ..core.errors import Invalid, NotFound
 from ..core.gateways import Clock, HttpTransport
 from ..identity.residents import seal, unseal
 from . import demo_carrier, kuaidi100
-from .gateway import CarrierRejected, CourierGateway, OrderResult
+from .gateway import EVERYTHING, Capabilities, CarrierRejected, CourierGateway, OrderResult
 from .models import Booking, CarrierAccount
 
 CARRIERS = ("demo", "kuaidi100")
@@ -93,6 +93,25 @@ def gateway_for(session: Session, name: str | None = None, *, now: Clock = utcno
             endpoint=config.get("KIOSK_KUAIDI100_ENDPOINT") or kuaidi100.ENDPOINT, timeout=timeout,
             transport=transport, now=now, known_order=lambda order_no: known_order(session, name, order_no))
     raise CarrierRejected(f"unknown carrier {name!r}", code="unknown_carrier")
+
+
+ADAPTERS = {demo_carrier.NAME: demo_carrier.DemoCarrier, kuaidi100.NAME: kuaidi100.Kuaidi100Gateway}
+
+
+def capabilities_of(name: str | None = None) -> Capabilities:
+    """What carrier ``name`` (default: the configured one) can do, as its adapter declares it
+    (no account or credentials needed); a gateway the composition set for that name (tests,
+    the demo) answers for itself if it declares capabilities."""
+    config = current_app.config if has_app_context() else {}
+    name = (name or config.get("KIOSK_COURIER_CARRIER") or demo_carrier.NAME).strip()
+    override = current_app.extensions.get("courier_gateway") if has_app_context() else None
+    if override is not None and (isinstance(override, Mapping) or hasattr(override, "create_order")):
+        chosen = _overridden(override, None, name)  # type: ignore[arg-type]
+        declared = getattr(chosen, "capabilities", None)
+        if isinstance(declared, Capabilities):
+            return declared
+    adapter = ADAPTERS.get(name)
+    return adapter.capabilities if adapter is not None else EVERYTHING
 
 
 def _overridden(override: Any, session: Session, name: str) -> CourierGateway | None:

@@ -43,6 +43,7 @@ from ..core.clock import LOCAL_TZ, utcnow
 from ..core.gateways import Clock
 from ..sites import divisions
 from .gateway import (
+    EVERYTHING,
     CarrierEvent,
     CarrierRejected,
     OrderRequest,
@@ -163,6 +164,7 @@ class DemoCarrier:
     is the time between two states."""
 
     name = NAME
+    capabilities = EVERYTHING
 
     def __init__(self, *, ledger: DemoLedger, step_minutes: float = DEFAULT_STEP_MINUTES, now: Clock = utcnow,
                  tariff: Tariff = TARIFF):

@@ -116,8 +116,29 @@ class CarrierEvent:
     company: str | None = None
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a carrier can do, declared by its adapter, so that a booking it cannot carry out is
+    refused (and not offered) before it is saved, rather than failing at the carrier later.
+
+    ``payers``: the states.Payer values it takes (快递100's 商家寄件: no 到付);
+    ``pickup_days_ahead``: how many days after today (China time) a pickup window may be, 0
+    for today only, None for no limit (快递100: 今天/明天/后天, so 2); ``pickup_modes``: the
+    states.PickupMode values it serves (a counter drop-off, a pickup at home)."""
+
+    payers: frozenset[str]
+    pickup_days_ahead: int | None
+    pickup_modes: frozenset[str]
+
+
+# A carrier that takes every choice a booking can make (the demo carrier).
+EVERYTHING = Capabilities(payers=frozenset({"government", "recipient", "sender"}), pickup_days_ahead=None,
+                          pickup_modes=frozenset({"counter", "home"}))
+
+
 class CourierGateway(Protocol):
     name: str
+    capabilities: Capabilities  # what it supports (a class attribute: known without credentials)
 
     def quote(self, request: QuoteRequest) -> Quote:
         """A price. Raises CarrierUnavailable, CarrierRejected."""

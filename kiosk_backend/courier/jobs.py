@@ -1,6 +1,7 @@
 """Courier's background jobs (registered with core.tasks on import): placing and cancelling
-orders at the carrier, SMS notices of a parcel's moves, polling quiet parcels, and the
-daily reconciliation with the carrier's orders.
+orders at the carrier, asking its price (``courier.quote``, kept as the booking's
+``quote_fen``), SMS notices of a parcel's moves, polling quiet parcels, and the daily
+reconciliation with the carrier's orders.
 
 Placing an order (outbox ``courier.place_order``, key ``booking:<id>``: one message per
 booking). The carrier gets our ``order_no`` as its order id, so a retry after a crash is the
@@ -12,7 +13,8 @@ and the outbox retries with backoff.
 
 Cancelling (``courier.cancel_order``) waits until the placing message has finished (it
 raises, so the outbox tries again later): then the carrier is asked to cancel, which is
-harmless for an order it never got.
+harmless for an order it never got. A cancel the carrier refuses puts the booking back to
+待揽收 (it never stays 已取消 while the parcel travels).
 
 Notices (``courier.notify``, key ``booking:<id>:<status>``) follow applications/jobs.py:
 
@@ -42,7 +44,15 @@ from . import (
     services,
     states,
 )
-from .gateway import CarrierError, CarrierEvent, CarrierRejected, CourierGateway, OrderRequest, OrderResult
+from .gateway import (
+    CarrierError,
+    CarrierEvent,
+    CarrierRejected,
+    CourierGateway,
+    OrderRequest,
+    OrderResult,
+    QuoteRequest,
+)
 from .models import Booking, ReconciliationFinding
 from .notices import CourierNotice
 from .states import OrderState, Purpose, Status
@@ -146,14 +156,48 @@ def run_place_order(payload: dict, *, key: str, session: Session) -> None:
     place_order(session, int(payload["booking_id"]))
 
 
+# ---------------------------------------------------------------- the price
+
+def quote_booking(session: Session, booking_id: int, *, gateway: CourierGateway | None = None) -> int | None:
+    """Ask the carrier for the price of ``booking_id`` and keep it (``quote_fen``, once: a
+    price kept already is not asked again); returns the price in fen, or None when the
+    carrier will not quote it (CarrierRejected: logged, the booking shows no price). Does not
+    commit. Raises CarrierUnavailable (the outbox retries)."""
+    booking = session.get(Booking, booking_id)
+    if booking is None:
+        return None
+    if booking.quote_fen is not None:
+        return booking.quote_fen
+    gateway = gateway or services.gateway_for(session, booking.carrier)
+    request = QuoteRequest(sender=services.gateway_party(booking=booking, side="sender"),
+                           recipient=services.gateway_party(booking=booking, side="recipient"),
+                           weight_grams=booking.weight_grams, company=booking.carrier_company)
+    try:
+        quote = gateway.quote(request)
+    except CarrierRejected as exc:
+        log.warning("booking %s: the carrier gives no price: %s", booking.order_no, exc)
+        return None
+    session.execute(sa.update(Booking).where(Booking.id == booking.id, Booking.quote_fen.is_(None))
+                    .values(quote_fen=quote.price_fen).execution_options(synchronize_session=False))
+    session.refresh(booking)
+    return booking.quote_fen
+
+
+@outbox.handler(services.QUOTE_TOPIC)
+def run_quote(payload: dict, *, key: str, session: Session) -> None:
+    quote_booking(session, int(payload["booking_id"]))
+
+
 # ---------------------------------------------------------------- cancelling
 
 def cancel_order(session: Session, booking_id: int, *, reason: str, gateway: CourierGateway | None = None,
                  now=utcnow) -> str:
     """Cancel ``booking_id``'s order at the carrier once its placing has finished; returns
-    the order state. A refusal of an order the carrier never confirmed to us means it never
-    got it (cancelled); of one it had confirmed, that it is out of our hands (the order stays
-    placed, with the carrier's reason, for the console). Does not commit.
+    the order state. The carrier's yes (or a refusal of an order it never confirmed to us: it
+    never got it) settles the cancel and gives the slot's place back
+    (services.cancel_confirmed); a refusal of one it had confirmed means the parcel is out of
+    our hands: the booking goes back to 待揽收, order placed, with the carrier's reason on its
+    timeline and in ``last_error`` for the console (services.cancel_refused). Does not commit.
 
     Raises OrderNotPlacedYet, CarrierUnavailable (both: the outbox tries again later)."""
     booking = session.get(Booking, booking_id)
@@ -172,19 +216,12 @@ def cancel_order(session: Session, booking_id: int, *, reason: str, gateway: Cou
         if booking.carrier_task_id is None:
             log.info("booking %s: the carrier does not know the order (%s): nothing to cancel", booking.order_no, exc)
         else:
-            _settle_cancel(session, booking, OrderState.PLACED, error=f"cancel refused: {exc}", now=now)
+            # Out of our hands (picked up meanwhile): the booking shows the truth again, not 已取消.
+            services.cancel_refused(session, booking, str(exc)[:400] or "refused", now=now)
             log.warning("booking %s: the carrier refused the cancellation: %s", booking.order_no, exc)
             return booking.order_state
-    _settle_cancel(session, booking, OrderState.CANCELLED, error=None, now=now)
+    services.cancel_confirmed(session, booking, now=now)
     return booking.order_state
-
-
-def _settle_cancel(session: Session, booking: Booking, state: OrderState, *, error: str | None, now) -> None:
-    session.execute(sa.update(Booking)
-                    .where(Booking.id == booking.id, Booking.order_state == OrderState.CANCELLING)
-                    .values(order_state=state, last_error=error and error[:ERROR_LIMIT], updated_at=now())
-                    .execution_options(synchronize_session=False))
-    session.refresh(booking)
 
 
 @outbox.handler(services.CANCEL_TOPIC)

@@ -19,8 +19,9 @@ storage or readable in the page's source, and the server keeps no half-made book
    the street on the on-screen keyboard (pinyin, address words, digits);
 3. ``when`` (揽收时间): at this site's counter or at home, a day and a time slot with the
    places left (a full slot shows as full);
-4. ``confirm`` (确认): the summary, who pays, the carrier's quote when it gives one, and
-   确认 with an ``Idempotency-Key`` made for this screen (a hidden field): a double tap, or
+4. ``confirm`` (确认): the summary, who pays (only the payers the carrier takes), the
+   postage (the government's, or "the carrier's price is shown after booking": no carrier is
+   called inside a request; the worker asks and keeps it on the booking), and 确认 with an ``Idempotency-Key`` made for this screen (a hidden field): a double tap, or
    the same screen sent again, replays the first answer (core/idempotency.py) and books once.
 
 Then the booking's screen (``/kiosk/courier/bookings/<order no>``): its state, 打印封面 (the
@@ -64,7 +65,6 @@ from ..fleet import services as fleet
 from ..identity import residents, sessions
 from ..sites import divisions
 from . import coversheet, services
-from .gateway import CarrierError
 from .kiosk_input import ADDRESS_WORDS, pinyin_table
 from .models import HandlingAuthority, PickupSlot, SavedAddress
 from .states import ItemType, Payer, PickupMode, Purpose
@@ -347,10 +347,11 @@ def _where_context(flow: dict) -> dict:
 def _slot_days(site_id: int) -> list[dict]:
     """The next days' slots at the site, grouped by day, each with the places left: full ones
     too (shown as full: a resident sees that the time exists and why it cannot be chosen),
-    windows already over left out."""
+    windows already over left out, and only as many days ahead as the carrier books."""
     today, now_hhmm = services.china_now(utcnow())
+    days_shown = services.pickup_days(services.carrier_capabilities(), SLOT_DAYS)  # 快递100: 3 days
     rows = db.session.scalars(sa.select(PickupSlot).where(
-        PickupSlot.site_id == site_id, PickupSlot.day >= today, PickupSlot.day < today + timedelta(days=SLOT_DAYS))
+        PickupSlot.site_id == site_id, PickupSlot.day >= today, PickupSlot.day < today + timedelta(days=days_shown))
         .order_by(PickupSlot.day, PickupSlot.starts))
     days: dict = {}
     for slot in rows:
@@ -362,7 +363,9 @@ def _slot_days(site_id: int) -> list[dict]:
 
 
 def _when_context(flow: dict) -> dict:
-    return {"days": _slot_days(g.kiosk.site_id), "site": g.kiosk.site, "modes": [m.value for m in PickupMode]}
+    modes = services.carrier_capabilities().pickup_modes
+    return {"days": _slot_days(g.kiosk.site_id), "site": g.kiosk.site,
+            "modes": [m.value for m in PickupMode if m.value in modes]}
 
 
 def _slot(flow: dict):
@@ -391,15 +394,13 @@ def _booking_in(flow: dict) -> services.BookingIn:
 
 
 def _confirm_context(flow: dict) -> dict:
-    quote = None
-    try:
-        quote = services.quote(db.session, _booking_in(flow), resident=g.resident)
-    except (CarrierError, DomainError):
-        quote = None  # the price is for display only: without it the booking still goes ahead
+    # No carrier is called inside a request: the price is asked by the worker once the booking
+    # is saved (courier.quote) and shown on the booking's screen; this one says so.
     # A new key for every confirm screen: a second tap on this one replays the first answer.
     flow["key"] = secrets.token_urlsafe(18)
-    return {"quote": quote, "slot": _slot(flow), "key": flow["key"],
-            "payers": [p.value for p in Payer if p != Payer.GOVERNMENT]}
+    payers = services.carrier_capabilities().payers  # 快递100 takes no 到付: not offered
+    return {"slot": _slot(flow), "key": flow["key"],
+            "payers": [p.value for p in Payer if p != Payer.GOVERNMENT and p.value in payers]}
 
 
 # ===================================================================== the forms
@@ -543,6 +544,8 @@ def when():
     flow = unseal_flow(request.form.get("s"))
     data, errors = _load(WhenForm)
     open_ids = {slot["id"]: slot["left"] for day in _slot_days(g.kiosk.site_id) for slot in day["slots"]}
+    if not errors and data["mode"] not in services.carrier_capabilities().pickup_modes:
+        errors = {"mode": "courier.kiosk.error.mode"}
     if not errors and not open_ids.get(data["slot"]):
         errors = {"slot": "courier.kiosk.error.slot_full" if data["slot"] in open_ids else "courier.kiosk.error.slot"}
     if errors:
@@ -582,7 +585,8 @@ def _idempotent(scope: str, key: str, work):
 
 
 def _book(flow: dict, data: dict):
-    if not flow["payer_fixed"] and data["payer"] in (Payer.SENDER, Payer.RECIPIENT):
+    if not flow["payer_fixed"] and data["payer"] in (Payer.SENDER, Payer.RECIPIENT) \
+            and data["payer"] in services.carrier_capabilities().payers:
         flow["payer"] = data["payer"]
     actor = sessions.principal(g.kiosk_session).at(client_ip())
     try:

@@ -105,6 +105,7 @@ from ..core.clock import LOCAL_TZ, utcnow
 from ..core.gateways import Clock, HttpRequest, HttpResponse, HttpTransport, TransportError, UrllibTransport
 from ..sites.divisions import PLACEHOLDER_CITY_NAMES
 from .gateway import (
+    Capabilities,
     CarrierEvent,
     CarrierRejected,
     CarrierUnavailable,
@@ -258,6 +259,10 @@ class Kuaidi100Gateway:
     already placed (carriers.gateway_for reads it from the booking), or None."""
 
     name = NAME
+    # 商家寄件: payment SHIPPER only (no 到付), pickups 今天/明天/后天, at the site's counter or at home.
+    capabilities = Capabilities(payers=frozenset({Payer.GOVERNMENT.value, Payer.SENDER.value}),
+                                pickup_days_ahead=len(DAY_TYPES) - 1,
+                                pickup_modes=frozenset({"counter", "home"}))
 
     def __init__(self, *, credentials: Kuaidi100Credentials, callback_url: str, company: str = DEFAULT_COMPANY,
                  service_type: str | None = None, endpoint: str = ENDPOINT, timeout: float | None = None,

@@ -234,6 +234,11 @@ class PrefillArgs(Schema):
             raise ma.ValidationError({"application": ["Required for this purpose / 该寄递用途须填写办件编号"]})
 
 
+class SlotChangeIn(Schema):
+    slot_id = _id(required=True, metadata={"description": "The new pickup window: one of the booking's site's slots "
+                                                          "(GET /pickup-slots)"})
+
+
 class CancelIn(Schema):
     reason = fields.String(load_default=None, allow_none=True, validate=[validate.Length(max=100), _plain_text],
                            metadata={"description": "Why (optional, kept with the booking)"})
@@ -432,5 +437,7 @@ class PrefillOut(Schema):
     item_type_text = _text("The item type", attribute="item_type_key")
     payer = _code(PAYERS, "Who pays: the government inside one province")
     payer_text = _text("Who pays", attribute="payer_key")
+    payers = fields.List(fields.String(validate=validate.OneOf(PAYERS)), required=True, metadata={
+        "description": "The payers the configured carrier takes (快递100: no recipient, 到付); offer only these"})
     item_checklist = fields.List(fields.String(), required=True, metadata={
         "description": "The materials to put in the envelope (the item's list), for materials_to_authority"})

@@ -8,7 +8,9 @@ explicitly).
   pickup slot (ONE conditional UPDATE, never read-then-write), saves the booking with its
   first timeline entry and enqueues the outbox message ``courier.place_order`` (key
   ``booking:<id>``, unique), all in the caller's transaction. The worker places the order
-  with our ``order_no`` as the carrier's order id (courier/jobs.py).
+  with our ``order_no`` as the carrier's order id (courier/jobs.py). When someone other
+  than the government pays, ``courier.quote`` asks the carrier for its price, kept as
+  ``quote_fen`` and shown with the booking: no request waits for a carrier.
 - Personal data: mobile numbers are sealed (identity.residents.encrypt_phone) and kept
   masked; they are never logged or audited. :func:`view` shows masked
   names and numbers only.
@@ -40,7 +42,16 @@ from ..identity import residents
 from ..sites import divisions
 from ..sites.models import Site
 from . import states
-from .gateway import CarrierEvent, CarrierRejected, CarrierUnavailable, CourierGateway, Party, Quote, QuoteRequest
+from .gateway import (
+    Capabilities,
+    CarrierEvent,
+    CarrierRejected,
+    CarrierUnavailable,
+    CourierGateway,
+    Party,
+    Quote,
+    QuoteRequest,
+)
 from .models import Booking, HandlingAuthority, PickupSlot, SavedAddress, TrackingEvent
 from .states import OrderState, Purpose, Status
 
@@ -48,6 +59,7 @@ log = logging.getLogger(__name__)
 
 PLACE_TOPIC = "courier.place_order"
 CANCEL_TOPIC = "courier.cancel_order"
+QUOTE_TOPIC = "courier.quote"  # the carrier's price, asked by the worker and kept on the booking
 NOTIFY_TOPIC = "courier.notify"
 GATEWAY_EXTENSION = "courier_gateway"  # app.extensions[...]: a gateway set by the composition (tests, demo)
 
@@ -344,8 +356,48 @@ class _Checked:
     company: str | None
 
 
-def _check(session: Session, data: BookingIn, resident, problems: _Problems) -> _Checked | None:
-    """The checks a quote and a booking share: parties, numbers, choices, carrier."""
+PAYER_WORDS = {"government": "政府付费", "recipient": "到付", "sender": "寄付"}
+MODE_WORDS = {"counter": "到网点交寄", "home": "上门揽收"}
+
+
+def carrier_capabilities(carrier: str | None = None) -> Capabilities:
+    """What the carrier (default: the configured one) can do (gateway.Capabilities)."""
+    from . import carriers  # the registry; imported when needed, as gateway_for does
+
+    return carriers.capabilities_of(carrier or configured_carrier())
+
+
+def pickup_days(capabilities: Capabilities, days: int) -> int:
+    """How many days of pickup windows (from today) to offer: ``days``, or fewer when the
+    carrier books pickups only so far ahead."""
+    if capabilities.pickup_days_ahead is None:
+        return days
+    return max(1, min(days, capabilities.pickup_days_ahead + 1))
+
+
+def _check_capabilities(session: Session, data: BookingIn, carrier: str, problems: _Problems, moment: datetime) -> None:
+    """Refuse, by field and before anything is saved, a choice the carrier cannot carry out:
+    a payer it does not take (快递100: no 到付), a pickup mode it does not serve, a pickup
+    window further ahead than it books."""
+    capabilities = carrier_capabilities(carrier)
+    if data.payer in PAYER_WORDS and data.payer not in capabilities.payers:
+        allowed = [p for p in PAYER_WORDS if p in capabilities.payers]
+        problems.add(("payer",), f"the carrier ({carrier}) does not take this payer; choose {' or '.join(allowed)}",
+                     f"所选快递不支持{PAYER_WORDS[data.payer]}，请选择{'或'.join(PAYER_WORDS[p] for p in allowed)}")
+    if data.pickup_mode in MODE_WORDS and data.pickup_mode not in capabilities.pickup_modes:
+        problems.add(("pickup_mode",), f"the carrier ({carrier}) does not offer this pickup",
+                     f"所选快递不提供{MODE_WORDS[data.pickup_mode]}")
+    ahead = capabilities.pickup_days_ahead
+    if ahead is not None and isinstance(data.slot_id, int) and not isinstance(data.slot_id, bool):
+        slot = session.get(PickupSlot, data.slot_id)
+        if slot is not None and (slot.day - china_now(moment)[0]).days > ahead:
+            problems.add(("slot_id",), f"the carrier ({carrier}) books pickups at most {ahead} days ahead",
+                         f"所选快递只能预约 {ahead + 1} 天内（含今天）的揽收时段，请选择更近的时段")
+
+
+def _check(session: Session, data: BookingIn, resident, problems: _Problems, *, now=utcnow) -> _Checked | None:
+    """The checks a quote and a booking share: parties, numbers, choices, carrier and what it
+    can do."""
     _choice(problems, "purpose", data.purpose, states.Purpose)
     _choice(problems, "item_type", data.item_type, states.ItemType)
     _choice(problems, "payer", data.payer, states.Payer)
@@ -358,7 +410,8 @@ def _check(session: Session, data: BookingIn, resident, problems: _Problems) -> 
     recipient = _check_party(session, problems, "recipient", data.recipient, resident=resident,
                              uses_own=bool(data.recipient_uses_resident_mobile), address_id=data.recipient_address_id)
     carrier = data.carrier or configured_carrier()
-    _choice(problems, "carrier", carrier, CARRIERS)
+    if _choice(problems, "carrier", carrier, CARRIERS) is not None:
+        _check_capabilities(session, data, carrier, problems, now())
     company = data.company or None
     if company is not None and not (isinstance(company, str) and _COMPANY.match(company)):
         problems.add(("company",), "a carrier's company code (ems, youzhengguonei)", "快递公司编码不正确")
@@ -584,7 +637,7 @@ def book(session: Session, data: BookingIn, *, resident, channel: str, kiosk=Non
     if resident is None and helper is None:
         raise ValueError("a booking is made by a resident, or by a helper for someone")
     problems = _Problems()
-    checked = _check(session, data, resident, problems)
+    checked = _check(session, data, resident, problems, now=now)
     application = _application_for(session, data, resident=resident, helper=helper, problems=problems)
     for name in ("site_id", "slot_id"):
         _number(problems, name, getattr(data, name), 1, 2**31 - 1)
@@ -626,6 +679,9 @@ def book(session: Session, data: BookingIn, *, resident, channel: str, kiosk=Non
             raise LegBooked() from None
         raise
     outbox.enqueue(session, PLACE_TOPIC, {"booking_id": booking.id}, key=f"booking:{booking.id}", now=lambda: moment)
+    if data.payer != states.Payer.GOVERNMENT:  # somebody pays: the price is asked for and kept (quote_fen)
+        outbox.enqueue(session, QUOTE_TOPIC, {"booking_id": booking.id}, key=f"booking:{booking.id}",
+                       now=lambda: moment)
     audit.record(session, actor=actor, action="courier.book", target=f"booking:{booking.order_no}",
                  details={"purpose": data.purpose, "channel": channel, "site_id": data.site_id,
                           "slot_id": data.slot_id, "carrier": checked.carrier,
@@ -667,8 +723,9 @@ def gateway_party(party: _Party | None = None, *, booking: Booking | None = None
 
 def quote(session: Session, data: BookingIn, *, resident, gateway: CourierGateway | None = None) -> Quote:
     """The carrier's price for ``data``, for display only (the booking does not wait for it).
-    Raises Invalid (422), QuoteUnavailable (503, a CarrierUnavailable: the carrier did not
-    answer)."""
+    It calls the carrier: never from a request (the kiosk and the API show the price the
+    worker keeps on the booking, jobs.quote_booking). Raises Invalid (422), QuoteUnavailable
+    (503, a CarrierUnavailable: the carrier did not answer)."""
     problems = _Problems()
     checked = _check(session, data, resident, problems)
     problems.raise_if_any()
@@ -706,19 +763,25 @@ def change_slot(session: Session, booking: Booking, slot_id: int, *, actor: Acto
     slot, a window that is over)."""
     if booking.slot_id == slot_id:
         return booking
-    movable_orders = [OrderState.PENDING, OrderState.PLACED]
-    if booking.status not in states.CANCELLABLE or booking.order_state not in movable_orders:
+    if not cancellable(booking):  # picked up, cancelled, refused, or a cancel the carrier refused
         raise NotCancellable()
-    if booking.pickup_mode == states.PickupMode.HOME and booking.order_state != OrderState.PENDING:
+    # A home pickup moves only while the order is not placed: once placed the carrier has the
+    # window. The UPDATE below accepts exactly these states, so a worker placing the order
+    # between this check and the UPDATE makes it change nothing (409), never a window the
+    # carrier does not know.
+    home = booking.pickup_mode == states.PickupMode.HOME
+    movable_orders = [OrderState.PENDING] if home else [OrderState.PENDING, OrderState.PLACED]
+    if booking.order_state not in movable_orders:
         raise Conflict("The carrier has scheduled the pickup at home already: cancel and book again to change it.",
                        "快递公司已安排上门揽收时间，如需更改请取消后重新预约。", errors={"slot_id": ["scheduled"]})
     old = booking.slot_id
     moment = now()
+    _check_slot_for_carrier(session, booking, slot_id, moment)
     take_slot(session, slot_id, booking.site_id, now=lambda: moment)
     moved = session.execute(
         sa.update(Booking)
         .where(Booking.id == booking.id, Booking.version == booking.version, Booking.status == Status.PENDING_PICKUP,
-               Booking.order_state.in_(movable_orders))
+               Booking.order_state.in_(movable_orders), Booking.pickup_mode == booking.pickup_mode)
         .values(slot_id=slot_id, version=Booking.version + 1, updated_at=moment)
         .execution_options(synchronize_session=False)).rowcount == 1
     if moved:
@@ -729,10 +792,23 @@ def change_slot(session: Session, booking: Booking, slot_id: int, *, actor: Acto
     return booking
 
 
+def _check_slot_for_carrier(session: Session, booking: Booking, slot_id: int, moment: datetime) -> None:
+    """A new window the booking's carrier cannot book (too far ahead) is refused (422)."""
+    ahead = carrier_capabilities(booking.carrier).pickup_days_ahead
+    slot = session.get(PickupSlot, slot_id) if isinstance(slot_id, int) else None
+    if ahead is not None and slot is not None and (slot.day - china_now(moment)[0]).days > ahead:
+        raise Invalid(f"slot_id: the carrier ({booking.carrier}) books pickups at most {ahead} days ahead.",
+                      f"所选快递只能预约 {ahead + 1} 天内（含今天）的揽收时段，请选择更近的时段。",
+                      errors={"slot_id": [f"at most {ahead} days ahead / 最多提前 {ahead} 天"]})
+
+
 def cancel(session: Session, booking: Booking, *, actor: Actor | str, reason: str | None = None,
            now=utcnow) -> Booking:
-    """Cancel before pickup: 已取消, the slot's place given back, the order being cancelled at
-    the carrier through the outbox (``courier.cancel_order``).
+    """Cancel before pickup: 已取消, the order being cancelled at the carrier through the outbox
+    (``courier.cancel_order``). The slot's place is given back once the carrier confirms
+    (jobs.cancel_order); if the carrier refuses (the parcel was picked up meanwhile), the
+    booking goes back to where it was with a note on its timeline (:func:`cancel_refused`),
+    its place still held.
 
     Raises NotCancellable (409: picked up, or cancelled already), Invalid (a reason over 100
     characters)."""
@@ -741,23 +817,25 @@ def cancel(session: Session, booking: Booking, *, actor: Actor | str, reason: st
         raise Invalid("reason: at most 100 characters on one line.", "取消原因最多 100 个字。",
                       errors={"reason": ["at most 100 characters / 最多 100 个字"]})
     cancellable_orders = [OrderState.PENDING, OrderState.PLACED]
-    if booking.status not in states.CANCELLABLE or booking.order_state not in cancellable_orders:
+    if not cancellable(booking):
         raise NotCancellable()
     moment = now()
     done = session.execute(
         sa.update(Booking)
         .where(Booking.id == booking.id, Booking.version == booking.version, Booking.status == Status.PENDING_PICKUP,
-               Booking.order_state.in_(cancellable_orders))
+               Booking.order_state.in_(cancellable_orders),
+               sa.or_(Booking.last_error.is_(None), Booking.last_error.not_like(f"{CANCEL_REFUSED}%")))
         .values(status=Status.CANCELLED, status_at=moment, cancelled_at=moment, order_state=OrderState.CANCELLING,
                 version=Booking.version + 1, updated_at=moment)
         .execution_options(synchronize_session=False)).rowcount == 1
     if not done:
         session.refresh(booking)
-        if booking.status not in states.CANCELLABLE:
+        if not cancellable(booking):
             raise NotCancellable()
         raise Conflict("The booking changed meanwhile; look at it again.", "寄件信息刚刚发生变化，请刷新后重试。")
-    release_slot(session, booking.slot_id)
-    session.add(TrackingEvent(booking_id=booking.id, dedupe_key="ours:cancelled", status=Status.CANCELLED,
+    # A booking can be cancelled again after a refused cancel: one timeline entry per cancel.
+    session.add(TrackingEvent(booking_id=booking.id, dedupe_key=f"ours:cancelled:v{booking.version + 1}",
+                              status=Status.CANCELLED,
                               raw_text="已取消预约" + (f"：{text}" if text else ""), occurred_at=moment,
                               received_at=moment, source="ours", applied=True))
     outbox.enqueue(session, CANCEL_TOPIC, {"booking_id": booking.id, "reason": text or "用户取消"},
@@ -768,6 +846,57 @@ def cancel(session: Session, booking: Booking, *, actor: Actor | str, reason: st
     session.refresh(booking)
     session.expire(booking, ["events"])
     return booking
+
+
+CANCEL_REFUSED = "cancel refused"  # how last_error starts when the carrier refused a cancel (the console's filter)
+
+
+def cancel_confirmed(session: Session, booking: Booking, *, now=utcnow) -> bool:
+    """The carrier cancelled the order (or never had it): order 已取消 and the slot's place
+    given back, once. Returns whether this call settled it."""
+    moment = now()
+    done = session.execute(sa.update(Booking)
+                           .where(Booking.id == booking.id, Booking.order_state == OrderState.CANCELLING)
+                           .values(order_state=OrderState.CANCELLED, last_error=None, updated_at=moment)
+                           .execution_options(synchronize_session=False)).rowcount == 1
+    if done:
+        release_slot(session, booking.slot_id)
+    session.refresh(booking)
+    return done
+
+
+def cancel_refused(session: Session, booking: Booking, reason: str, *, now=utcnow) -> bool:
+    """The carrier refused to cancel an order it had taken (the parcel was picked up
+    meanwhile): the booking is not 已取消. It goes back to 待揽收 with its order placed, its
+    place in the slot kept, ``last_error`` starting "cancel refused" (the console lists these)
+    and a note on the timeline; then the carrier's events that came while it showed 已取消
+    are applied, so that it shows where the parcel is. Returns whether this call restored it."""
+    moment = now()
+    restored = session.execute(
+        sa.update(Booking)
+        .where(Booking.id == booking.id, Booking.order_state == OrderState.CANCELLING,
+               Booking.status == Status.CANCELLED)
+        .values(status=Status.PENDING_PICKUP, status_at=moment, cancelled_at=None, order_state=OrderState.PLACED,
+                last_error=f"{CANCEL_REFUSED}: {reason}"[:500], version=Booking.version + 1, updated_at=moment)
+        .execution_options(synchronize_session=False)).rowcount == 1
+    if not restored:
+        session.refresh(booking)
+        return False
+    session.refresh(booking)
+    session.add(TrackingEvent(booking_id=booking.id, dedupe_key=f"ours:cancel_refused:v{booking.version}",
+                              status=Status.PENDING_PICKUP, raw_code="cancel_refused",
+                              raw_text=_cut(f"快递公司未同意取消，预约仍然有效（包裹可能已被揽收）：{reason}", 500) or "",
+                              occurred_at=moment, received_at=moment, source="ours", applied=True))
+    session.flush()
+    held = list(session.scalars(sa.select(TrackingEvent).where(
+        TrackingEvent.booking_id == booking.id, TrackingEvent.applied.is_(False), TrackingEvent.source != "ours")
+        .order_by(TrackingEvent.occurred_at, TrackingEvent.id)))
+    if held:
+        _advance(session, booking, held, moment, heard=False, waybill=None, company=None)
+    session.flush()
+    session.refresh(booking)
+    session.expire(booking, ["events"])
+    return True
 
 
 # ---------------------------------------------------------------- tracking
@@ -993,7 +1122,7 @@ def prefill(session: Session, *, resident, application_number: str | None, purpo
     materials go to it, the result comes from it), the address book, and the envelope's
     checklist (the item's materials, for the materials leg). Government pays inside the
     province (收件地 and 办理地 in one province), else the sender or, for the result, the
-    recipient.
+    recipient (the sender when the configured carrier takes no 到付).
 
     Raises Invalid (purpose, a malformed number; the number is required for the two legs),
     ApplicationNotFound (unknown or not the resident's)."""
@@ -1020,6 +1149,9 @@ def prefill(session: Session, *, resident, application_number: str | None, purpo
     else:
         sender, recipient = me, _empty_party()
         item_type, payer, checklist = states.ItemType.MATERIALS, states.Payer.SENDER, []
+    payers = carrier_capabilities().payers
+    if payer not in payers:  # e.g. 到付 with 快递100: the sender pays instead
+        payer = next(p for p in (states.Payer.SENDER, states.Payer.GOVERNMENT, states.Payer.RECIPIENT) if p in payers)
     return Prefill(sender=sender, recipient=recipient, authority=authority, addresses=book_entries,
                    item_type=str(item_type), payer=str(payer), item_checklist=checklist, application=application)
 
@@ -1043,7 +1175,10 @@ def _party_view(booking: Booking, side: str) -> dict[str, Any]:
 
 
 def cancellable(booking: Booking) -> bool:
-    return booking.status in states.CANCELLABLE and booking.order_state in (OrderState.PENDING, OrderState.PLACED)
+    """Before pickup, the order not refused or being cancelled, and no cancel refused by the
+    carrier already (it refuses once the parcel is in its hands)."""
+    return (booking.status in states.CANCELLABLE and booking.order_state in (OrderState.PENDING, OrderState.PLACED)
+            and not (booking.last_error or "").startswith(CANCEL_REFUSED))
 
 
 def view(booking: Booking) -> dict[str, Any]:

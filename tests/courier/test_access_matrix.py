@@ -96,6 +96,8 @@ class Request:
             return booking
         if self.body == "address":
             return party
+        if self.body == "slot":  # a real window of the site: only whose booking it is decides
+            return {"slot_id": slot.id}
         return {}
 
 
@@ -128,7 +130,8 @@ def requests_of(app) -> list[Request]:
                 bodies = ["none"]
                 if rule.rule.startswith("/api/") and method != "GET":
                     bodies = {"courier_api.create_booking": ["booking_with_address", "booking_with_application"],
-                              "courier_api.add_address": ["address"]}.get(rule.endpoint, ["cancel"])
+                              "courier_api.add_address": ["address"],
+                              "courier_api.change_slot": ["slot"]}.get(rule.endpoint, ["cancel"])
                 elif method != "GET":
                     bodies = ["form"]
                 found += [Request(method, rule.rule, tuple(sorted(values.items())), body, names_b) for body in bodies]
@@ -193,7 +196,7 @@ def test_the_matrix_covers_the_phone_pages_the_api_and_the_kiosk(app):
             "/api/v1/bookings/<string(maxlength=32):order_no>", "/api/v1/bookings/<string(maxlength=32):order_no>/cancel",
             "/api/v1/addresses", "/api/v1/addresses/<int(max=2147483647):address_id>",
             "/api/v1/addresses/<int(max=2147483647):address_id>/default", "/api/v1/booking-prefill",
-            "/api/v1/pickup-slots"} <= rules
+            "/api/v1/pickup-slots", "/api/v1/bookings/<string(maxlength=32):order_no>/slot"} <= rules
     # Every route of the kiosk's courier screens and the phone's and mini-app's, whatever they are by now.
     ours = {rule.rule for rule in app.url_map.iter_rules()
             if rule.endpoint.startswith(("kiosk.courier.", "mobile.courier.", "courier_api."))}

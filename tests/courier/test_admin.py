@@ -146,6 +146,17 @@ def test_the_list_filters_by_site_status_carrier_purpose_number_exceptions_and_f
     assert "异常件 2 件" in page and "下单失败 1 件" in page
 
 
+def test_cancels_the_carrier_refused_are_counted_and_listed_until_the_parcel_arrives(db, boss, add_booking):
+    client, _ = boss
+    refused = add_booking(status="accepted", last_error="cancel refused: 已揽收，无法取消")
+    add_booking(status="delivered", last_error="cancel refused: 已揽收，无法取消")  # over: nothing to look at
+    add_booking(status="pending_pickup")
+    page = client.get("/admin/courier/").text
+    assert "取消被快递公司拒绝 1 件" in page and 'href="/admin/courier/?order=cancel_refused"' in page
+    listed = client.get("/admin/courier/?order=cancel_refused")
+    assert set(orders_of(listed.text)) == {refused.order_no}
+
+
 def test_overdue_pickups_are_pending_ones_whose_window_has_ended(db, boss, add_booking, add_slot, site):
     client, _ = boss
     ended = add_slot(site, day=today() - timedelta(days=1))

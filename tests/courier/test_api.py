@@ -19,6 +19,7 @@ from kiosk_backend.courier.models import Booking, HandlingAuthority, PickupSlot,
 from ..applications.test_api import as_resident, token_for
 from ..conftest import APPLICANT_PHONE, SITE2
 from .conftest import RECIPIENT_MOBILE, SENDER_MOBILE, china_today, ensure_authority, event
+from .test_jobs import run as run_job
 
 B_NAME, B_ID, B_PHONE = "欧阳娜娜", "440524188001010014", "13900139111"
 B_MOBILE_SENT = "13600136000"  # a number B types into a booking
@@ -360,7 +361,8 @@ def test_someone_elses_unknown_and_malformed_order_numbers_get_one_and_the_same_
 
 # ---------------------------------------------------------------- cancelling
 
-def test_cancelling_before_pickup_gives_the_place_back_and_a_second_time_is_a_409(client, db, a, slot):
+def test_cancelling_before_pickup_gives_the_place_back_and_a_second_time_is_a_409(client, db, a, slot,
+                                                                                 fake_gateway):
     booked = client.post(BOOKINGS, json=body(slot), headers=a).json
     assert taken(db, slot) == 1
     answer = client.post(f"{BOOKINGS}/{booked['order_no']}/cancel", json={"reason": "不寄了"}, headers=a)
@@ -369,6 +371,10 @@ def test_cancelling_before_pickup_gives_the_place_back_and_a_second_time_is_a_40
     assert (view["status"], view["status_text"], view["order_state"], view["cancellable"]) == (
         "cancelled", "已取消", "cancelling", False)
     assert view["timeline"][0]["status"] == "cancelled" and "不寄了" in view["timeline"][0]["text"]
+    assert taken(db, slot) == 1  # held until the carrier confirms the cancel
+    booking = db.session.scalar(sa.select(Booking).where(Booking.order_no == booked["order_no"]))
+    assert run_job(db, services.PLACE_TOPIC, booking) == "done"  # sees the cancel: places nothing
+    assert run_job(db, services.CANCEL_TOPIC, booking) == "done"
     assert taken(db, slot) == 0
     again = client.post(f"{BOOKINGS}/{booked['order_no']}/cancel", headers=a)  # no body: the reason is optional
     assert again.status_code == 409 and again.json["errors"] == {"status": ["not cancellable"]}
@@ -614,7 +620,7 @@ def test_schemathesis_finds_nothing_with_a_resident_and_real_bookings(db, a, mak
                 case.headers = {**(case.headers or {}), "Authorization": data}
 
     operations = [result.ok() for result in document.get_all_operations() if result.ok().path.startswith(ours)]
-    assert len(operations) == 10
+    assert len(operations) == 11
     known = {"order_no": bookings, "address_id": [entry]}
     for operation in operations:
         for phase, run in courier_phases(document, operation, known).items():

@@ -34,7 +34,7 @@ def fresh(db, booking) -> Booking:
 
 
 def test_a_worker_killed_after_the_carrier_accepted_places_no_second_order_on_retry(db, make_booking, fake_gateway):
-    booking = make_booking()
+    booking = make_booking(payer="government")  # the only message: placing the order (no price asked)
     message = place_message(db, booking)
     fake_gateway.die_after_accepting = True
     with pytest.raises(Killed):
@@ -64,7 +64,9 @@ def test_an_answer_lost_after_the_carrier_accepted_is_retried_into_the_same_orde
 
 
 def test_a_booking_saved_but_never_relayed_is_placed_by_the_sweep(db, make_booking, fake_gateway):
-    booking = make_booking()  # committed; its message's relay to the queue is lost (the process died)
+    # Committed; its message's relay to the queue is lost (the process died). The government
+    # pays: placing the order is its only message.
+    booking = make_booking(payer="government")
     message = place_message(db, booking)
     assert message.state == "pending"
     assert outbox.sweep(db.session, policy=POLICY, grace_seconds=60) == []  # not overdue yet

@@ -134,6 +134,61 @@ def test_a_cancellation_the_carrier_refuses_leaves_the_order_placed_with_the_rea
     assert booking.order_state == "placed" and "已揽收" in booking.last_error
 
 
+def test_a_refused_cancel_puts_the_booking_back_with_its_place_and_a_note_not_cancelled(
+        db, make_slot, make_booking, fake_gateway):
+    slot = make_slot(capacity=2)
+    booking = make_booking(slot=slot)
+    run(db, services.PLACE_TOPIC, booking)
+    services.cancel(db.session, fresh(db, booking), actor="x")
+    db.session.commit()
+    booking = fresh(db, booking)
+    assert (booking.status, booking.order_state) == ("cancelled", "cancelling")
+    assert booking.slot.taken == 1  # the place is given back only when the carrier confirms
+    fake_gateway.cancel_failures = [CarrierRejected("已揽收，无法取消")]
+    assert run(db, services.CANCEL_TOPIC, booking) == "done"
+    booking = fresh(db, booking)
+    assert (booking.status, booking.order_state, booking.cancelled_at) == ("pending_pickup", "placed", None)
+    assert booking.last_error.startswith("cancel refused") and booking.slot.taken == 1
+    note = max(booking.events, key=lambda e: (e.occurred_at, e.id))
+    assert note.raw_code == "cancel_refused" and "未同意取消" in note.raw_text and "已揽收" in note.raw_text
+    shown = services.view(booking)
+    assert shown["status"] == "pending_pickup" and shown["cancellable"] is False
+    with pytest.raises(services.NotCancellable):  # the carrier has it: only its own exception flow now
+        services.cancel(db.session, booking, actor="x")
+
+
+def test_events_that_came_while_the_cancel_was_pending_move_the_booking_once_it_is_refused(
+        db, make_booking, fake_gateway):
+    booking = make_booking()
+    run(db, services.PLACE_TOPIC, booking)
+    services.cancel(db.session, fresh(db, booking), actor="x")
+    db.session.commit()
+    booking = fresh(db, booking)
+    picked_up = utcnow()
+    services.record_tracking(db.session, booking, [event("accepted", picked_up, event_id="c1")], source="push")
+    db.session.commit()
+    assert fresh(db, booking).status == "cancelled"  # shown as asked for, until the carrier answers
+    fake_gateway.cancel_failures = [CarrierRejected("已揽收，无法取消")]
+    assert run(db, services.CANCEL_TOPIC, booking) == "done"
+    booking = fresh(db, booking)
+    assert booking.status == "accepted" and booking.order_state == "placed"
+
+
+def test_a_confirmed_cancel_gives_the_place_back_once(db, make_slot, make_booking, fake_gateway):
+    slot = make_slot(capacity=2)
+    booking = make_booking(slot=slot)
+    run(db, services.PLACE_TOPIC, booking)
+    services.cancel(db.session, fresh(db, booking), actor="x")
+    db.session.commit()
+    assert fresh(db, booking).slot.taken == 1  # held while the carrier may still refuse
+    assert run(db, services.CANCEL_TOPIC, booking) == "done"
+    booking = fresh(db, booking)
+    assert (booking.status, booking.order_state, booking.slot.taken) == ("cancelled", "cancelled", 0)
+    assert jobs.cancel_order(db.session, booking.id, reason="r") == "cancelled"  # again: nothing more
+    db.session.commit()
+    assert fresh(db, booking).slot.taken == 0
+
+
 def test_a_cancel_during_an_outage_is_retried(db, make_booking, fake_gateway):
     booking = make_booking()
     run(db, services.PLACE_TOPIC, booking)

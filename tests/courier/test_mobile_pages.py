@@ -15,6 +15,7 @@ from kiosk_backend.courier.models import Booking, PickupSlot
 from ..applications.test_mobile_pages import SAME_ORIGIN, logged_in
 from ..conftest import APPLICANT_PHONE
 from .conftest import RECIPIENT_MOBILE, SENDER_MOBILE, event
+from .test_jobs import run
 
 B_NAME, B_ID, B_PHONE = "欧阳娜娜", "440524188001010014", "13900139111"
 
@@ -136,7 +137,7 @@ def test_a_booking_before_pickup_offers_to_cancel_and_links_its_application(db, 
 
 # ---------------------------------------------------------------- cancelling
 
-def test_cancelling_asks_first_then_cancels_and_gives_the_window_back(db, phone_a, make_booking):
+def test_cancelling_asks_first_then_cancels_and_gives_the_window_back(db, phone_a, make_booking, fake_gateway):
     booking = make_booking()
     confirm = phone_a.get(f"/m/bookings/{booking.order_no}/cancel")
     assert confirm.status_code == 200
@@ -153,6 +154,10 @@ def test_cancelling_asks_first_then_cancels_and_gives_the_window_back(db, phone_
     db.session.expire_all()
     saved = db.session.get(Booking, booking.id)
     assert (saved.status, saved.order_state) == ("cancelled", "cancelling")
+    assert db.session.get(PickupSlot, saved.slot_id).taken == 1  # until the carrier confirms
+    assert run(db, services.PLACE_TOPIC, saved) == "done"  # sees the cancel: places nothing
+    assert run(db, services.CANCEL_TOPIC, saved) == "done"
+    db.session.expire_all()
     assert db.session.get(PickupSlot, saved.slot_id).taken == 0
     html = phone_a.get(done.headers["Location"]).text
     assert 'id="booking-done"' in html and "已取消预约" in html and "改天再寄" in html

@@ -130,7 +130,8 @@ def test_two_hundred_requests_for_the_last_place_one_wins(world):
     lost = [r for r in results if not isinstance(r, str)]
     assert len(won) == 1, lost[:3]
     assert all(isinstance(r, SlotFull) for r in lost), {type(r).__name__ for r in lost}
-    assert taken(app, slot_id) == 5 and count(app, Booking) == 1 and count(app, OutboxMessage) == 1
+    # The winner's two messages: placing the order and asking its price (the sender pays).
+    assert taken(app, slot_id) == 5 and count(app, Booking) == 1 and count(app, OutboxMessage) == 2
 
 
 def test_two_hundred_requests_for_five_places_five_win(world):
@@ -232,6 +233,13 @@ def test_cancels_at_once_cancel_once_and_give_one_place_back(world):
     assert results.count("cancelled") == 1
     assert all(isinstance(r, (NotCancellable, Conflict, sa.exc.OperationalError)) for r in results
                if r != "cancelled"), results
+    assert taken(app, slot_id) == 2  # the place is held until the carrier confirms the cancel
+
+    def confirm(_i):  # the carrier's yes, seen by several workers at once
+        return services.cancel_confirmed(_db.session, _db.session.get(Booking, booking_id))
+
+    confirmed = run_in_threads(app, 8, confirm, commit=True, timeout=120)
+    assert confirmed.count(True) == 1, confirmed
     assert taken(app, slot_id) == 1
     with app.app_context():
         assert _db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage).where(
