@@ -211,3 +211,60 @@ def test_the_api_books_the_leg_to_the_registered_address_and_says_so_in_the_answ
     assert answer.json["recipient"]["address"] == "长虹大道 100 号"
     assert answer.json["recipient"]["name_masked"] == "九江市公安局（证件窗口）"
 
+
+
+# ===================================================================== the migration
+
+def test_the_migration_names_legs_booked_twice_before_it_instead_of_failing_on_the_index(make_app):
+    """Bookings made before revision 0011 may hold a leg twice: the upgrade stops and says
+    which, and goes through once the extra booking is cancelled."""
+    from datetime import UTC, datetime
+
+    from flask_migrate import upgrade
+
+    from kiosk_backend.applications import services as applications
+    from kiosk_backend.core.actors import SYSTEM
+    from kiosk_backend.extensions import db as _db
+    from kiosk_backend.identity import residents
+    from kiosk_backend.sites import services as sites
+
+    from ..conftest import APPLICANT_ID, APPLICANT_PHONE, SITE
+
+    app = make_app(create_schema=False)
+    with app.app_context():
+        directory = app.extensions["migrate"].directory
+        upgrade(directory=directory, revision="0010_item_use")
+        site = sites.create_site(_db.session, actor=SYSTEM, **SITE)
+        moment = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+        application, _ = applications.create_application(_db.session, applications.NewApplication(
+            number="TWICE0000001", task_code="TEST-ITEM", item_name="居民身份证换领", mode="local",
+            applicant=applications.Applicant(name="张三", id_number=APPLICANT_ID, phone=APPLICANT_PHONE),
+            receiving_org="九江市政务服务中心", receiving_region="360400", handling_org="九江市公安局",
+            handling_region="360400", received_at=moment, promise_days=20, promise_unit="工作日"),
+            actor="system", actor_name="九江市政务服务中心")
+        sealed = residents.encrypt_phone(APPLICANT_PHONE)
+        party = {f"{side}_{name}": value for side in ("sender", "recipient") for name, value in (
+            ("name", "张三"), ("mobile_encrypted", sealed), ("mobile_masked", "138****8000"), ("province", "36"),
+            ("city", "3604"), ("county", "360403"), ("address", "浔阳路 1 号"), ("postcode", None))}
+        made = [Booking(order_no=f"KB20260302TWICE00{n}", purpose="result_to_applicant",
+                        application_id=application.id, channel="kiosk", item_type="licence", pieces=1,
+                        weight_grams=200, insured_value_fen=0, payer="government", pickup_mode="counter",
+                        site_id=site.id, carrier="demo", order_state="placed", status="in_transit",
+                        status_at=moment, version=1, created_at=moment, updated_at=moment, **party)
+                for n in (1, 2)]
+        _db.session.add_all(made)
+        _db.session.commit()
+        from alembic import command  # as `kiosk db upgrade` runs it (which logs the error and exits 1)
+
+        config = app.extensions["migrate"].migrate.get_config(directory)
+        with pytest.raises(RuntimeError) as stopped:
+            command.upgrade(config, "head")
+        _db.session.rollback()
+        assert f"application {application.id} result_to_applicant (2 bookings)" in str(stopped.value)
+        assert "Cancel the extra ones" in str(stopped.value)
+        made[1].status, made[1].order_state = "cancelled", "cancelled"
+        _db.session.commit()
+        upgrade(directory=directory)
+        names = {index["name"] for index in sa.inspect(_db.engine).get_indexes("courier_booking")}
+        assert "uq_courier_booking_live_leg" in names
+        _db.session.remove()

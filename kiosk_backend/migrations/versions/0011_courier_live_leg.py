@@ -22,6 +22,15 @@ LIVE_LEG = ("application_id IS NOT NULL AND purpose IN ('materials_to_authority'
 
 
 def upgrade():
+    # Bookings made before this revision may hold a leg twice: say which, rather than fail on
+    # the index with the database's own words (someone decides which booking stays).
+    twice = op.get_bind().execute(sa.text(
+        f"SELECT application_id, purpose, COUNT(*) FROM courier_booking WHERE {LIVE_LEG} "
+        "GROUP BY application_id, purpose HAVING COUNT(*) > 1 ORDER BY application_id LIMIT 20")).all()
+    if twice:
+        legs = ", ".join(f"application {row[0]} {row[1]} ({row[2]} bookings)" for row in twice)
+        raise RuntimeError("courier_booking holds live bookings of the same application leg more than once: "
+                           f"{legs}. Cancel the extra ones (or mark them returned) and upgrade again.")
     op.create_index("uq_courier_booking_live_leg", "courier_booking", ["application_id", "purpose"], unique=True,
                     sqlite_where=sa.text(LIVE_LEG), postgresql_where=sa.text(LIVE_LEG))
 
