@@ -91,8 +91,10 @@ MOVES: dict[Action, Move] = {
     Action.START: Move(frozenset({S.ACCEPTED, S.SUPPLEMENTED}), S.IN_PROGRESS),
     Action.SUSPEND: Move(frozenset({S.IN_PROGRESS}), S.SPECIAL_PROCEDURE, "reason"),
     Action.RESUME: Move(frozenset({S.SPECIAL_PROCEDURE}), S.IN_PROGRESS),
-    # 即办件 are concluded straight after 受理.
-    Action.CONCLUDE: Move(frozenset({S.ACCEPTED, S.IN_PROGRESS, S.SUPPLEMENTED}), S.CONCLUDED, "outcome"),
+    # 即办件 are concluded straight after 受理; an accepted application whose 补正 never comes
+    # is concluded (不予许可) from 待补正.
+    Action.CONCLUDE: Move(frozenset({S.ACCEPTED, S.IN_PROGRESS, S.SUPPLEMENTED, S.SUPPLEMENT_REQUESTED}),
+                          S.CONCLUDED, "outcome"),
     Action.DELIVER: Move(frozenset({S.CONCLUDED}), S.DELIVERED, "delivery"),
     Action.RATE: Move(frozenset({S.CONCLUDED, S.DELIVERED}), S.RATED),
 }
@@ -104,6 +106,9 @@ BY_ACCEPTANCE: dict[tuple[State, Action], bool] = {
     (S.SUPPLEMENTED, Action.REFUSE): False,
     (S.SUPPLEMENTED, Action.START): True,
     (S.SUPPLEMENTED, Action.CONCLUDE): True,
+    # Waiting for 补正: before 受理 the way out is 不予受理, after it 办结 (不予).
+    (S.SUPPLEMENT_REQUESTED, Action.REFUSE): False,
+    (S.SUPPLEMENT_REQUESTED, Action.CONCLUDE): True,
 }
 
 # The table for core.states.Lifecycle.advance: every state and the states it may reach

@@ -143,7 +143,9 @@ def test_domain_rules_refuse_with_422_and_are_recorded(db, dept):
 # Every state reached by the shared paths, and 已补正 after 受理 too (a 补正 asked during the
 # handling), where other moves are allowed than before 受理 (states.BY_ACCEPTANCE).
 PATHS = {**APPLICATION_PATHS, "supplemented/accepted": [
-    *APPLICATION_PATHS["in_progress"], ("request_supplement", {"missing": ("户口簿原件",)}), ("supplement", {})]}
+    *APPLICATION_PATHS["in_progress"], ("request_supplement", {"missing": ("户口簿原件",)}), ("supplement", {})],
+    "supplement_requested/accepted": [
+    *APPLICATION_PATHS["in_progress"], ("request_supplement", {"missing": ("户口簿原件",)})]}
 
 
 def state_of(path: str) -> str:

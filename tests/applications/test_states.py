@@ -17,7 +17,6 @@ ALWAYS = {
     (State.ACCEPTED, Action.START): State.IN_PROGRESS,
     (State.ACCEPTED, Action.CONCLUDE): State.CONCLUDED,
     (State.SUPPLEMENT_REQUESTED, Action.SUPPLEMENT): State.SUPPLEMENTED,
-    (State.SUPPLEMENT_REQUESTED, Action.REFUSE): State.NOT_ACCEPTED,
     (State.SUPPLEMENTED, Action.REQUEST_SUPPLEMENT): State.SUPPLEMENT_REQUESTED,
     (State.IN_PROGRESS, Action.REQUEST_SUPPLEMENT): State.SUPPLEMENT_REQUESTED,
     (State.IN_PROGRESS, Action.SUSPEND): State.SPECIAL_PROCEDURE,
@@ -29,13 +28,16 @@ ALWAYS = {
 }
 # 已补正 goes back where the 补正 loop began: the window decides on 受理 before it, the
 # handling goes on after it (no second 受理, no 不予受理 of an accepted application).
+# Waiting for a 补正 that never comes: 不予受理 before 受理, 办结 (不予) after it.
 SUPPLEMENTED_BEFORE_ACCEPTANCE = {
     (State.SUPPLEMENTED, Action.ACCEPT): State.ACCEPTED,
     (State.SUPPLEMENTED, Action.REFUSE): State.NOT_ACCEPTED,
+    (State.SUPPLEMENT_REQUESTED, Action.REFUSE): State.NOT_ACCEPTED,
 }
 SUPPLEMENTED_AFTER_ACCEPTANCE = {
     (State.SUPPLEMENTED, Action.START): State.IN_PROGRESS,
     (State.SUPPLEMENTED, Action.CONCLUDE): State.CONCLUDED,
+    (State.SUPPLEMENT_REQUESTED, Action.CONCLUDE): State.CONCLUDED,
 }
 # (state, accepted, action) → the state it leads to.
 LEGAL = {
@@ -74,7 +76,16 @@ def test_supplemented_allows_what_its_acceptance_allows():
         states.target_of(State.SUPPLEMENTED, Action.ACCEPT, accepted=True)
     assert "(accepted)" in str(caught.value) and Action.ACCEPT not in caught.value.allowed
     assert states.depends_on_acceptance(State.SUPPLEMENTED)
-    assert not any(states.depends_on_acceptance(state) for state in State if state != State.SUPPLEMENTED)
+    assert states.depends_on_acceptance(State.SUPPLEMENT_REQUESTED)
+    assert not any(states.depends_on_acceptance(state) for state in State
+                   if state not in (State.SUPPLEMENTED, State.SUPPLEMENT_REQUESTED))
+
+
+def test_a_supplement_that_never_comes_ends_by_refusal_before_acceptance_and_conclusion_after():
+    assert states.allowed_actions(State.SUPPLEMENT_REQUESTED, accepted=False) == [Action.REFUSE, Action.SUPPLEMENT]
+    assert states.allowed_actions(State.SUPPLEMENT_REQUESTED, accepted=True) == [Action.SUPPLEMENT, Action.CONCLUDE]
+    with pytest.raises(states.IllegalAction):
+        states.target_of(State.SUPPLEMENT_REQUESTED, Action.REFUSE, accepted=True)
 
 
 def test_finished_states_allow_nothing_but_rating():
