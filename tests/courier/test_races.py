@@ -245,3 +245,47 @@ def test_cancels_at_once_cancel_once_and_give_one_place_back(world):
         assert _db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage).where(
             OutboxMessage.topic == services.CANCEL_TOPIC)) == 1
         _db.session.remove()
+
+
+# ===================================================================== one leg, booked at once
+
+def test_twenty_bookings_of_one_application_leg_at_once_one_wins(world):
+    """The same 结果寄回家 booked from twenty screens at once: one booking, the others 409
+    LegBooked (the check, or the partial unique index for those past it), one place taken."""
+    from datetime import UTC, datetime
+
+    from kiosk_backend.applications import services as applications
+    from kiosk_backend.courier.models import HandlingAuthority
+
+    from ..conftest import APPLICANT_ID
+
+    app, site_id, resident_id, _ = world
+    slot_id = add_slot(app, site_id, capacity=50)
+    with app.app_context():
+        resident = _db.session.get(Resident, resident_id)
+        resident.id_number_hash = residents.keyed_hash("id", APPLICANT_ID)
+        application, _ = applications.create_application(_db.session, applications.NewApplication(
+            number="RACE00000001", task_code="TEST-ITEM", item_name="居民身份证换领", mode="local",
+            applicant=applications.Applicant(name="张三", id_number=APPLICANT_ID, phone=APPLICANT_PHONE),
+            receiving_org="九江市政务服务中心", receiving_region="360400", handling_org="九江市公安局",
+            handling_region="360400", received_at=datetime(2026, 3, 2, 1, 0, tzinfo=UTC), promise_days=20,
+            promise_unit="工作日"), actor="system", actor_name="九江市政务服务中心")
+        _db.session.add(HandlingAuthority(org_name="九江市公安局", region_code="360400", recipient_name="证件窗口",
+                                          phone="0792-8221234", province_code="36", city_code="3604",
+                                          county_code="360402", address="长虹大道 100 号"))
+        _db.session.commit()
+        _db.session.remove()
+
+    def work(_i):
+        resident = _db.session.get(Resident, resident_id)
+        slot = _db.session.get(PickupSlot, slot_id)
+        return services.book(_db.session, booking_in(slot, purpose="result_to_applicant",
+                                                     application_number="RACE00000001", payer="government"),
+                             resident=resident, channel="api", actor=actor_of(resident)).order_no
+
+    results = run_in_threads(app, 20, work, commit=True, timeout=120)
+    won = [r for r in results if isinstance(r, str)]
+    assert len(won) == 1, results
+    assert all(isinstance(r, (services.LegBooked, sa.exc.OperationalError)) for r in results if r not in won), \
+        {type(r).__name__ for r in results}
+    assert taken(app, slot_id) == 1 and count(app, Booking) == 1
