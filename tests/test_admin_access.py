@@ -36,6 +36,7 @@ class WorldWithApplications(World):
     other_slot_id: int = 0
     authority_id: int = 0
     finding_id: int = 0
+    notice_id: int = 0
 
     def ids(self, scope: str) -> dict:
         own = scope == "own"
@@ -43,6 +44,7 @@ class WorldWithApplications(World):
                                      "order_no": self.own_order_no if own else self.other_order_no,
                                      "slot_id": self.own_slot_id if own else self.other_slot_id,
                                      "authority_id": self.authority_id, "finding_id": self.finding_id,
+                                     "notice_id": self.notice_id,
                                      "carrier": "kuaidi100"}
 
 
@@ -52,8 +54,15 @@ def world(world, db, make_application):
 
     agency, _secret = departments.create_client(db.session, name="九江市公安局", region_code="360400", actor="system")
     application = make_application("in_progress", client=agency)
+    from kiosk_backend.applications.models import Notification
+    from kiosk_backend.core.clock import utcnow
+
+    notice = Notification(event_id=application.events[-1].id, application_id=application.id, template="t",
+                          state="rejected", attempts=1, created_at=utcnow(), last_error="余额不足")
+    db.session.add(notice)
+    db.session.commit()
     return WorldWithApplications(**vars(world), number=application.number, client_id=agency.id,
-                                 **_courier_world(db, world))
+                                 notice_id=notice.id, **_courier_world(db, world))
 
 
 def _courier_world(db, world) -> dict:
@@ -178,6 +187,7 @@ MATRIX = {
     ("admin.applications.index", "GET"): (200, 200, 200, 403, LOGIN),
     ("admin.applications.overdue", "GET"): (200, 200, 200, 403, LOGIN),
     ("admin.applications.detail", "GET"): (200, 200, 200, 403, LOGIN),
+    ("admin.applications.resend_notice", "POST"): (303, 403, 403, 403, LOGIN),  # admins resend a rejected text
     # Department clients (their secrets) are for admins only; a new secret is shown once (PRG).
     ("admin.applications.departments.index", "GET"): (200, 403, 403, 403, LOGIN),
     ("admin.applications.departments.index", "POST"): (303, 403, 403, 403, LOGIN),

@@ -260,6 +260,15 @@ def detail(number):
                            notified={str(action) for action in services.NOTIFIED}, **_words())
 
 
+@bp.post("/<number>/notices/<int:notice_id>/resend")
+def resend_notice(number, notice_id):
+    """Send a rejected or uncertain SMS notice again (admins: the cause is fixed, or the
+    uncertain text is known not to have arrived)."""
+    require_role("admin")
+    services.resend_notice(db.session, number, notice_id, actor=g.actor)
+    return redirect(url_for("admin.applications.detail", number=number, done="resend") + "#timeline", code=303)
+
+
 # ------------------------------------------------------------------ department clients (admins only)
 
 @clients_bp.before_request

@@ -483,3 +483,41 @@ def phone_of(application: Application) -> str | None:
     if not application.applicant_phone_encrypted:
         return None
     return residents.decrypt_phone(application.applicant_phone_encrypted)
+
+
+RESENDABLE = ("rejected", "uncertain")
+
+
+def resend_notice(session: Session, number: str, notice_id: int, *, actor, now=utcnow):
+    """Send the SMS notice ``notice_id`` of application ``number`` again, once an admin has
+    fixed what stopped it (credentials, balance, an approved template) or has checked that an
+    uncertain text never arrived. Only a ``rejected`` or ``uncertain`` notice goes back to
+    ``pending``, in one conditional UPDATE (two admins pressing at once resend once), with a
+    new outbox message and an audit entry committed with it. Flushes.
+
+    Raises NotFound for an unknown application or a notice of another one, Conflict when the
+    notice is not rejected or uncertain (sent, skipped, or already waiting to be sent)."""
+    from ..core import audit
+    from .models import Notification
+
+    application = get_by_number(session, number)
+    notice = session.get(Notification, notice_id) if application is not None else None
+    if notice is None or notice.application_id != application.id:
+        raise NotFound("No such SMS notice of this application", "该办件没有这条短信通知")
+    previous = notice.state
+    changed = session.execute(
+        sa.update(Notification)
+        .where(Notification.id == notice.id, Notification.state.in_(RESENDABLE))
+        .values(state="pending", last_error=None)
+        .execution_options(synchronize_session=False)).rowcount
+    if changed != 1:
+        session.refresh(notice)
+        raise Conflict("Only a rejected or uncertain text can be sent again; this one is "
+                       f"{notice.state}", f"只有发送失败或结果不明的短信可以重发，这条短信的状态是 {notice.state}")
+    session.refresh(notice)
+    outbox.enqueue(session, NOTIFY_TOPIC, {"event_id": notice.event_id},
+                   key=f"event:{notice.event_id}:resend:{notice.attempts}", now=now)
+    audit.record(session, actor=actor, action="applications.sms_resend", target=application.number,
+                 details={"event_id": notice.event_id, "was": previous}, now=now)
+    session.flush()
+    return notice

@@ -430,3 +430,63 @@ def test_event_details_are_shown_as_pairs_with_lists_joined_and_numbers_masked()
     assert admin.detail_pairs({"missing": ["户口簿原件", "照片"], "contact": APPLICANT_PHONE, "count": 2}) == [
         ("missing", "户口簿原件、照片"), ("contact", "138****8000"), ("count", "2")]
     assert admin.detail_pairs(None) == []
+
+
+# ===================================================================== resending a text
+
+def _notice(db, application, state, attempts=1):
+    notice = Notification(event_id=application.events[-1].id, application_id=application.id, template="accepted",
+                          state=state, attempts=attempts, created_at=utcnow(), last_error="FailedOperation.InsufficientBalanceInSmsPackage")
+    db.session.add(notice)
+    db.session.commit()
+    return notice
+
+
+def _resend(client, csrf, number, notice_id):
+    return client.post(f"/admin/applications/{number}/notices/{notice_id}/resend", data={"csrf_token": csrf})
+
+
+@pytest.mark.parametrize("state", ["rejected", "uncertain"])
+def test_an_admin_sends_a_rejected_or_uncertain_text_again_once(db, staff_console, make_application, state):
+    from kiosk_backend.applications import jobs
+    from kiosk_backend.core import outbox
+    from kiosk_backend.core.sms import LoggingSender
+
+    client, csrf = staff_console
+    application = make_application("accepted", number="JX-2026-000410")
+    notice = _notice(db, application, state)
+    page = client.get(f"/admin/applications/{application.number}").text
+    assert "重发短信" in page and (("可能收到两条" in page) == (state == "uncertain"))
+    response = _resend(client, csrf, application.number, notice.id)
+    assert response.status_code == 303
+    assert "已重新排队发送" in client.get(response.headers["Location"]).text
+    db.session.expire_all()
+    again = db.session.get(Notification, notice.id)
+    assert (again.state, again.last_error) == ("pending", None)
+    messages = db.session.scalars(sa.select(outbox.OutboxMessage).where(
+        outbox.OutboxMessage.key == f"event:{notice.event_id}:resend:1")).all()
+    assert [m.payload for m in messages] == [{"event_id": notice.event_id}]
+    assert _resend(client, csrf, application.number, notice.id).status_code == 409  # already waiting
+    audit = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "applications.sms_resend")).all()
+    assert [(a.target, a.details["was"]) for a in audit] == [(application.number, state)]
+    sender = LoggingSender()
+    assert jobs.notify(db.session, notice.event_id, sender=sender) == "sent"
+    assert len(sender.sent) == 1 and db.session.get(Notification, notice.id).attempts == 2
+
+
+@pytest.mark.parametrize("state", ["sent", "pending", "skipped"])
+def test_a_text_that_was_sent_or_still_waits_is_not_sent_again(db, staff_console, make_application, state):
+    client, csrf = staff_console
+    application = make_application("accepted")
+    notice = _notice(db, application, state)
+    assert _resend(client, csrf, application.number, notice.id).status_code == 409
+    db.session.expire_all()
+    assert db.session.get(Notification, notice.id).state == state
+
+
+def test_a_notice_of_another_application_is_not_found(db, staff_console, make_application):
+    client, csrf = staff_console
+    notice = _notice(db, make_application("accepted"), "rejected")
+    other = make_application("accepted")
+    assert _resend(client, csrf, other.number, notice.id).status_code == 404
+    assert _resend(client, csrf, "JX-NO-SUCH-1", notice.id).status_code == 404
