@@ -94,6 +94,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     extensions.api.register_blueprint(courier_api.blp)  # the mini-app: bookings (Idempotency-Key), cancel
     extensions.api.register_blueprint(courier_callbacks.blp)  # carriers' signed tracking pushes
+    from .courier import cover_scans
+
+    extensions.api.register_blueprint(cover_scans.blp)  # departments scan a cover sheet: 办理机关签收
 
     # Kiosk touch screens (/kiosk): only enrolled, authorized kiosks get past the gate.
     from .catalog import kiosk as catalog_kiosk

@@ -64,7 +64,7 @@ NOTIFY_TOPIC = "courier.notify"
 GATEWAY_EXTENSION = "courier_gateway"  # app.extensions[...]: a gateway set by the composition (tests, demo)
 
 CHANNELS = frozenset({"kiosk", "mobile", "api", "helper"})
-SOURCES = frozenset({"push", "poll", "ours"})
+SOURCES = frozenset({"push", "poll", "ours", "scan"})  # scan: the authority scanned the cover sheet
 CARRIERS = ("demo", "kuaidi100")
 DEFAULT_CARRIER = "demo"
 LEGS = frozenset({Purpose.MATERIALS_TO_AUTHORITY, Purpose.RESULT_TO_APPLICANT})
