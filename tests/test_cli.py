@@ -226,6 +226,17 @@ def test_the_lan_address_is_found_without_sending_anything_or_is_none(monkeypatc
     assert cli.lan_address() is None
 
 
+def test_the_demo_prepares_the_database_without_the_migrations_log_lines(make_app, capfd):
+    # It says "Preparing the database…"; alembic's line per revision is for `kiosk db upgrade`.
+    app = make_app(create_schema=False, TESTING=False)
+    with app.app_context():
+        result = app.test_cli_runner().invoke(main, args=["demo", "--no-serve"])
+    assert result.exit_code == 0, result.output
+    out, err = capfd.readouterr()
+    assert "Running upgrade" not in out + err + result.output
+    assert "Loaded demo catalog" in result.output
+
+
 def test_the_demo_says_it_is_preparing_before_the_app_loads(make_app):
     """Loading the app (imports, device profiles) is part of the wait: the first line comes before it."""
     import sys
