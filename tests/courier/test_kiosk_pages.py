@@ -518,6 +518,33 @@ def test_the_cover_sheet_prints_once_per_tap(kiosk_client, booked):
     limiter.reset()
 
 
+def test_the_print_screen_says_where_the_waybill_number_will_be_when_the_carrier_has_not_given_it(
+        db, kiosk_client, booked):
+    limiter.reset()
+    early = kiosk_client.get(f"/kiosk/courier/bookings/{booked.order_no}/cover?paper=thermal80").text
+    assert 'id="print-waybill-later"' in early
+    assert f"封面上印的是预约单号 {booked.order_no}" in early and "运单号会印在快递面单上" in early
+    assert "办理机关扫码" not in early  # the result sent home: the authority sends it, the resident receives it
+    db.session.execute(sa.update(Booking).where(Booking.id == booked.id).values(waybill_no="EA000000001CN"))
+    db.session.commit()
+    later = kiosk_client.get(f"/kiosk/courier/bookings/{booked.order_no}/cover?paper=thermal80").text
+    assert 'id="printout"' in later and 'id="print-waybill-later"' not in later
+    limiter.reset()
+
+
+def test_the_print_screen_of_the_materials_leg_says_the_authority_scans_the_booking_number_just_the_same(
+        db, kiosk_client, make_application, resident_at_kiosk, office, slot):
+    limiter.reset()
+    flow = Flow(kiosk_client, make_application("in_progress").number, leg="materials")
+    flow.who(), flow.where(), flow.when(slot)
+    flow.confirm()
+    [booking] = bookings(db)
+    assert booking.purpose == "materials_to_authority" and booking.waybill_no is None
+    screen = kiosk_client.get(f"/kiosk/courier/bookings/{booking.order_no}/cover?paper=thermal80").text
+    assert f"封面上印的是预约单号 {booking.order_no}，办理机关扫码同样能登记" in screen
+    limiter.reset()
+
+
 def test_the_label_preview_only_when_the_carrier_gave_one(db, kiosk_client, booked):
     assert 'id="courier-label"' not in kiosk_client.get(f"/kiosk/courier/bookings/{booked.order_no}").text
     assert kiosk_client.get(f"/kiosk/courier/bookings/{booked.order_no}/label").status_code == 404
