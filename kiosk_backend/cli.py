@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -95,13 +94,7 @@ def _run_demo(app: Flask, host: str, port: int, no_serve: bool) -> None:
         app.config["KIOSK_COURIER_POLL_QUIET_MINUTES"] = float(app.config.get("KIOSK_DEMO_CARRIER_STEP_MINUTES") or 2)
     # The demo has said it is preparing the database: alembic's line per revision (with its
     # description) is for `kiosk db upgrade`, not for someone trying the demo.
-    # (migrations/env.py reconfigures alembic's loggers, so their level cannot be set here).
-    previous = logging.root.manager.disable
-    logging.disable(logging.INFO)
-    try:
-        upgrade_database()
-    finally:
-        logging.disable(previous)
+    upgrade_database(quiet=True)
     has_items = db.session.scalar(sa.select(sa.func.count()).select_from(sa.table("catalog_item")))
     if not has_items:
         click.echo("Loading the demo catalog (first start only)… / 正在载入演示事项…")

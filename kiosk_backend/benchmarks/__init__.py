@@ -4,7 +4,6 @@ Like the CLI, benchmarks build whole apps; domains never import this package.
 """
 from __future__ import annotations
 
-import logging
 import tempfile
 import time
 import uuid
@@ -35,14 +34,8 @@ def scratch_app(database_url: str | None) -> Iterator:
         app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": tmp, "SECRET_KEY": "bench"})
         try:
             with app.app_context():
-                # The migrations' log lines (one per revision, with its description) say
-                # nothing about what is measured: quiet while the scratch database is made.
-                previous = logging.root.manager.disable
-                logging.disable(logging.INFO)
-                try:
-                    upgrade_database()
-                finally:
-                    logging.disable(previous)
+                # The migrations' log lines say nothing about what is measured.
+                upgrade_database(quiet=True)
                 yield app, db
                 db.session.remove()
                 db.engine.dispose()

@@ -1,6 +1,8 @@
 """Engine set-up that must be identical for every surface and the CLI."""
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -48,12 +50,22 @@ def accepts_writes(session) -> bool:
     return True
 
 
-def upgrade_database() -> None:
-    """Apply every migration (inside an app context), as ``kiosk db upgrade`` does."""
+def upgrade_database(*, quiet: bool = False) -> None:
+    """Apply every migration (inside an app context), as ``kiosk db upgrade`` does.
+
+    ``quiet`` leaves out alembic's line per revision (the demo and the benchmarks say what
+    they are doing themselves); ``migrations/env.py`` reconfigures alembic's loggers, so this
+    holds back INFO records for the upgrade's duration instead of setting a logger's level."""
     from flask import current_app
     from flask_migrate import upgrade
 
-    upgrade(directory=current_app.extensions["migrate"].directory)
+    previous = logging.root.manager.disable
+    if quiet:
+        logging.disable(logging.INFO)
+    try:
+        upgrade(directory=current_app.extensions["migrate"].directory)
+    finally:
+        logging.disable(previous)
 
 
 def scoped(query, ids: set[int] | None, column):
