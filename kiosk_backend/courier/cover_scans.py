@@ -161,8 +161,8 @@ def record_scan(session: Session, client: DepartmentClient, payload: str, *, sca
     if occurred > moment + FUTURE_TOLERANCE:
         raise Invalid("scanned_at is in the future.", "扫描时间晚于当前时间。",
                       errors={"scanned_at": ["In the future / 晚于当前时间"]})
-    if Status(booking.status) != Status.PENDING_PICKUP and occurred < booking.status_at:
-        occurred = booking.status_at  # the last step of the journey (module doc)
+    if occurred < booking.status_at:
+        occurred = booking.status_at  # the last step of the journey (module doc); never before the booking
     trace = f"【{client.name}】扫描封面签收" + (f"：{note}" if note else "")
     event = CarrierEvent(status=Status.DELIVERED, raw_text=trace, occurred_at=occurred, raw_code=RAW_CODE,
                          location=client.name, event_id=EVENT_ID, order_no=booking.order_no)

@@ -168,11 +168,13 @@ def quote_booking(session: Session, booking_id: int, *, gateway: CourierGateway 
         return None
     if booking.quote_fen is not None:
         return booking.quote_fen
-    gateway = gateway or services.gateway_for(session, booking.carrier)
-    request = QuoteRequest(sender=services.gateway_party(booking=booking, side="sender"),
-                           recipient=services.gateway_party(booking=booking, side="recipient"),
-                           weight_grams=booking.weight_grams, company=booking.carrier_company)
+    if booking.status in (Status.CANCELLED, Status.RETURNED) or booking.order_state == OrderState.FAILED:
+        return None  # nothing will be paid for it
     try:
+        gateway = gateway or services.gateway_for(session, booking.carrier)  # no account: no price, not a retry
+        request = QuoteRequest(sender=services.gateway_party(booking=booking, side="sender"),
+                               recipient=services.gateway_party(booking=booking, side="recipient"),
+                               weight_grams=booking.weight_grams, company=booking.carrier_company)
         quote = gateway.quote(request)
     except CarrierRejected as exc:
         log.warning("booking %s: the carrier gives no price: %s", booking.order_no, exc)

@@ -891,8 +891,9 @@ def cancel_refused(session: Session, booking: Booking, reason: str, *, now=utcno
     held = list(session.scalars(sa.select(TrackingEvent).where(
         TrackingEvent.booking_id == booking.id, TrackingEvent.applied.is_(False), TrackingEvent.source != "ours")
         .order_by(TrackingEvent.occurred_at, TrackingEvent.id)))
-    if held:
-        _advance(session, booking, held, moment, heard=False, waybill=None, company=None)
+    if held:  # the resident hears of them as of any event (揽收 …), though they came while 已取消 was shown
+        _notify_furthest(session, booking,
+                         _advance(session, booking, held, moment, heard=False, waybill=None, company=None), moment)
     session.flush()
     session.refresh(booking)
     session.expire(booking, ["events"])
@@ -956,15 +957,22 @@ def record_tracking(session: Session, booking: Booking, events: list[CarrierEven
             continue  # the same event, saved at this moment by a push or poll racing this one
         fresh.append(row)
     applied = _advance(session, booking, fresh, moment, heard=source != "ours", waybill=waybill, company=company)
-    notified = [row for row in applied if row.status in states.NOTIFIED] if notify else []
-    if notified:
-        row = notified[-1]
-        outbox.enqueue(session, NOTIFY_TOPIC, {"booking_id": booking.id, "status": row.status, "event_id": row.id},
-                       key=f"booking:{booking.id}:{row.status}", now=lambda: moment)
+    if notify:
+        _notify_furthest(session, booking, applied, moment)
     session.flush()
     session.refresh(booking)
     session.expire(booking, ["events"])
     return len(applied)
+
+
+def _notify_furthest(session: Session, booking: Booking, applied: list[TrackingEvent], moment: datetime) -> None:
+    """The resident's text (``courier.notify``) for the furthest of the ``applied`` events
+    that are told (揽收, 派送中, 签收), once per status."""
+    notified = [row for row in applied if row.status in states.NOTIFIED]
+    if notified:
+        row = notified[-1]
+        outbox.enqueue(session, NOTIFY_TOPIC, {"booking_id": booking.id, "status": row.status, "event_id": row.id},
+                       key=f"booking:{booking.id}:{row.status}", now=lambda: moment)
 
 
 def _advance(session: Session, booking: Booking, fresh: list[TrackingEvent], moment: datetime, *, heard: bool,

@@ -309,3 +309,12 @@ def test_refused_scans_are_kept_with_their_reason_and_shown_on_the_applications_
     client, _ = console("boss", role="admin")
     page = client.get(f"/admin/applications/{application.number}").text
     assert "扫描寄递封面" in page and "寄件不属于该办件" in page
+
+
+def test_a_scan_time_before_the_booking_is_taken_as_the_booking_time(db, dept, leg):
+    application, booking = leg()
+    answer = scan(dept, payload_of(application, booking), scanned_at="2001-01-01T08:00:00+08:00")
+    assert answer.status_code == 201
+    db.session.expire_all()
+    stored = db.session.get(Booking, booking.id)
+    assert stored.status == Status.DELIVERED and stored.status_at >= stored.created_at

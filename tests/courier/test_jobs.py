@@ -410,3 +410,30 @@ def test_the_daily_job_reconciles_yesterday(app, db, make_booking, fake_gateway)
     job = tasks.periodic_jobs()["courier.reconcile"]
     assert job.fn(db.session, app.config) == 1
     assert findings(db)[0][:2] == ("missing_at_carrier", missing.order_no)
+
+
+def test_a_refused_cancel_tells_the_resident_of_the_pickup_that_came_meanwhile(db, make_booking, fake_gateway):
+    from kiosk_backend.core.outbox import OutboxMessage
+
+    booking = make_booking()
+    run(db, services.PLACE_TOPIC, booking)
+    services.cancel(db.session, fresh(db, booking), actor="x")
+    db.session.commit()
+    services.record_tracking(db.session, fresh(db, booking), [event("accepted", utcnow(), event_id="c2")],
+                             source="push")
+    db.session.commit()
+    fake_gateway.cancel_failures = [CarrierRejected("已揽收，无法取消")]
+    run(db, services.CANCEL_TOPIC, booking)
+    notices = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.topic == services.NOTIFY_TOPIC)).all()
+    assert [m.payload["status"] for m in notices] == ["accepted"]  # 揽收 is told, though it came while 已取消 showed
+
+
+def test_a_cancelled_booking_is_not_priced(db, make_booking, fake_gateway):
+    from kiosk_backend.courier import jobs
+
+    booking = make_booking()
+    services.cancel(db.session, fresh(db, booking), actor="x")
+    db.session.commit()
+    calls = len(getattr(fake_gateway, "quotes", []))
+    assert jobs.quote_booking(db.session, booking.id, gateway=fake_gateway) is None
+    assert len(getattr(fake_gateway, "quotes", [])) == calls
